@@ -1,0 +1,332 @@
+//! A real HTTP server on loopback that speaks the chat-completions API from a script.
+//!
+//! Tests push the replies they want (a completion, a tool call, an error status, a delay, a
+//! dropped connection) and read back every request the client sent. It runs on its own thread
+//! and runtime, so async tests, blocking tests and child processes can all use it.
+//!
+//! ```
+//! use instructor_testserver::{Reply, TestServer};
+//! let server = TestServer::start();
+//! server.push(Reply::text(r#"{"name":"Jason","age":20}"#));
+//! assert!(server.url().starts_with("http://127.0.0.1:"));
+//! ```
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    delay: Duration,
+    drop_connection: bool,
+}
+
+impl Reply {
+    /// A `chat.completion` whose first choice carries `message`, with a usage of 10 + 5 tokens.
+    pub fn completion(message: Value, finish_reason: &str) -> Reply {
+        let mut message = message;
+        if let Some(m) = message.as_object_mut() {
+            m.entry("role").or_insert_with(|| json!("assistant"));
+            m.entry("content").or_insert(Value::Null);
+            m.entry("refusal").or_insert(Value::Null);
+        }
+        Reply::json(
+            200,
+            &json!({
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 1_700_000_000u64,
+                "model": "test-model",
+                "choices": [{ "index": 0, "message": message, "finish_reason": finish_reason, "logprobs": null }],
+                "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 },
+            }),
+        )
+    }
+
+    /// A completion whose message text is `content`.
+    pub fn text(content: &str) -> Reply {
+        Reply::completion(json!({ "content": content }), "stop")
+    }
+
+    /// A completion with one tool call to `name` with `arguments` (a JSON text).
+    pub fn tool_call(name: &str, arguments: &str) -> Reply {
+        Reply::tool_calls(&[(name, arguments)])
+    }
+
+    /// A completion with several tool calls, ids `call_0`, `call_1`, ...
+    pub fn tool_calls(calls: &[(&str, &str)]) -> Reply {
+        let calls: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, args))| {
+                json!({ "id": format!("call_{i}"), "type": "function", "function": { "name": name, "arguments": args } })
+            })
+            .collect();
+        Reply::completion(json!({ "tool_calls": calls }), "tool_calls")
+    }
+
+    /// An OpenAI-style error body with `status`.
+    pub fn error(status: u16, message: &str) -> Reply {
+        Reply::json(
+            status,
+            &json!({ "error": { "message": message, "type": "test_error", "param": null, "code": null } }),
+        )
+    }
+
+    /// Any JSON body.
+    pub fn json(status: u16, body: &Value) -> Reply {
+        Reply::raw(status, body.to_string()).header("content-type", "application/json")
+    }
+
+    /// Any body, as bytes.
+    pub fn raw(status: u16, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            delay: Duration::ZERO,
+            drop_connection: false,
+        }
+    }
+
+    /// Closes the connection without answering.
+    pub fn drop_connection() -> Reply {
+        Reply {
+            drop_connection: true,
+            ..Reply::raw(200, Bytes::new())
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Waits before answering.
+    pub fn delay(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// `POST`, ...
+    pub method: String,
+    /// `/v1/chat/completions`, ...
+    pub path: String,
+    /// Headers, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body parsed as JSON (`Null` if it was not JSON).
+    pub body: Value,
+}
+
+impl Recorded {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: Mutex<VecDeque<Reply>>,
+    fallback: Mutex<Option<Reply>>,
+    requests: Mutex<Vec<Recorded>>,
+    record: AtomicBool,
+    served: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The server. Stops when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").finish_non_exhaustive()
+    }
+}
+
+impl TestServer {
+    /// Starts on `127.0.0.1` at a free port, with one worker thread.
+    pub fn start() -> TestServer {
+        Self::start_with_workers(1)
+    }
+
+    /// Starts with `workers` runtime threads (for load).
+    ///
+    /// # Panics
+    /// If no loopback port can be bound: a test environment problem, not a product error.
+    pub fn start_with_workers(workers: usize) -> TestServer {
+        let state = Arc::new(State::default());
+        state.record.store(true, Ordering::Relaxed);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread_state = Arc::clone(&state);
+        let thread = std::thread::Builder::new()
+            .name("instructor-testserver".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers.max(1))
+                    .enable_all()
+                    .build()
+                    .expect("test server runtime");
+                runtime.block_on(async move {
+                    let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind loopback");
+                    addr_tx.send(listener.local_addr().expect("local addr")).ok();
+                    tokio::select! {
+                        () = accept_loop(listener, thread_state) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+                runtime.shutdown_background();
+            })
+            .expect("spawn test server thread");
+        let addr = addr_rx.recv().expect("test server address");
+        TestServer {
+            addr,
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The base URL, ending in `/v1`.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Queues a reply; replies are used in order.
+    pub fn push(&self, reply: Reply) -> &Self {
+        lock(&self.state.script).push_back(reply);
+        self
+    }
+
+    /// The reply used whenever the queue is empty (else a 500 saying the script ran out).
+    pub fn set_fallback(&self, reply: Reply) -> &Self {
+        *lock(&self.state.fallback) = Some(reply);
+        self
+    }
+
+    /// Whether to keep requests (on by default; off for load tests).
+    pub fn record(&self, on: bool) -> &Self {
+        self.state.record.store(on, Ordering::Relaxed);
+        self
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// How many requests were answered or dropped.
+    pub fn served(&self) -> u64 {
+        self.state.served.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        stream.set_nodelay(true).ok();
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let service_kill = Arc::clone(&kill);
+            let service = service_fn(move |req| handle(Arc::clone(&state), req, Arc::clone(&service_kill)));
+            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            // Dropping the connection future closes the socket with no answer.
+            tokio::select! {
+                _ = conn => {}
+                () = kill.notified() => {}
+            }
+        });
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>, kill: Arc<Notify>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if state.record.load(Ordering::Relaxed) {
+        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        lock(&state.requests).push(Recorded { method, path, headers, body });
+    }
+    let reply = lock(&state.script)
+        .pop_front()
+        .or_else(|| lock(&state.fallback).clone())
+        .unwrap_or_else(|| Reply::error(500, "test server: the script has no reply left"));
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    state.served.fetch_add(1, Ordering::Relaxed);
+    if reply.drop_connection {
+        kill.notify_one();
+        std::future::pending::<()>().await;
+    }
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().append(n, v);
+        }
+    }
+    Ok(response)
+}

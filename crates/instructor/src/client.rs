@@ -1,0 +1,424 @@
+//! The client: a provider, a default mode, hooks; and `chat()`, where the extraction loop lives.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::error::{Error, Exhausted, FailedAttempt, ReplyError};
+use crate::hooks::Hook;
+use crate::modes::Mode;
+use crate::presets::Preset;
+use crate::provider::{ApiKey, DEFAULT_MAX_BODY, OpenAiCompatible, Provider};
+use crate::request::ChatRequest;
+use crate::retry::RetryPolicy;
+use crate::schema::ResponseSchema;
+use crate::validate::{Check, Validate, decode_typed, no_check};
+use crate::wire::{ChatCompletion, CompletionRequest, Message, Role, Usage};
+use crate::{reask, template};
+
+/// Asks chat models for typed values. Cheap to clone; share one per process.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), instructor::Error> {
+/// use instructor::{ChatRequest, Client, Mode};
+///
+/// #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+/// struct UserDetails { name: String, age: u32 }
+///
+/// let client = Client::builder()
+///     .base_url("https://api.endpoints.anyscale.com/v1")
+///     .api_key(std::env::var("ANYSCALE_API_KEY").unwrap_or_default())
+///     .mode(Mode::JsonSchema)
+///     .build()?;
+/// let user: UserDetails = client
+///     .chat()
+///     .create(
+///         ChatRequest::new("mistralai/Mixtral-8x7B-Instruct-v0.1")
+///             .system("You are a world class extractor")
+///             .user(r#"Extract the following entities: "Jason is 20""#),
+///     )
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: Arc<dyn Provider>,
+    mode: Mode,
+    hooks: Vec<Arc<dyn Hook>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("provider", &self.inner.provider)
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder for an OpenAI-compatible HTTP client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client for a known provider, with its key (and optional base-URL override, e.g.
+    /// `ANYSCALE_BASE_URL`) read from the environment and its preferred mode.
+    ///
+    /// ```
+    /// let client = instructor::Client::from_preset(instructor::Preset::Ollama).unwrap();
+    /// # let _ = client;
+    /// ```
+    pub fn from_preset(preset: Preset) -> Result<Client, Error> {
+        Client::builder().preset(preset).build()
+    }
+
+    /// A client over any [`Provider`] (an embedded engine, a custom transport), in `Tools` mode.
+    pub fn with_provider(provider: impl Provider + 'static) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                provider: Arc::new(provider),
+                mode: Mode::Tools,
+                hooks: Vec::new(),
+            }),
+        }
+    }
+
+    /// The same client with another default mode.
+    pub fn with_mode(&self, mode: Mode) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                provider: Arc::clone(&self.inner.provider),
+                mode,
+                hooks: self.inner.hooks.clone(),
+            }),
+        }
+    }
+
+    /// The default mode.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Typed chat completions.
+    pub fn chat(&self) -> Chat<'_> {
+        Chat { client: self }
+    }
+}
+
+/// Builds a [`Client`] for an OpenAI-compatible endpoint.
+#[derive(Default)]
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    api_key: Option<ApiKey>,
+    mode: Option<Mode>,
+    preset: Option<Preset>,
+    retry: RetryPolicy,
+    headers: Vec<(String, String)>,
+    max_body: Option<usize>,
+    hooks: Vec<Arc<dyn Hook>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .field("mode", &self.mode)
+            .field("preset", &self.preset)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Starts from a known provider: its base URL (or `<NAME>_BASE_URL` from the environment),
+    /// its key from `<NAME>_API_KEY`, and its preferred mode. Later calls override each part.
+    pub fn preset(mut self, preset: Preset) -> Self {
+        self.preset = Some(preset);
+        self
+    }
+
+    /// The API's base URL, e.g. `https://api.openai.com/v1` (requests go to `{base}/chat/completions`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The bearer token. Kept out of `Debug`, logs and errors.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// The default mode (else the preset's, else `Tools`).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The HTTP retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Shorthand for the policy's per-request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.retry = self.retry.timeout(timeout);
+        self
+    }
+
+    /// Shorthand for the policy's number of HTTP retries.
+    pub fn http_retries(mut self, n: u32) -> Self {
+        self.retry = self.retry.max_retries(n);
+        self
+    }
+
+    /// An extra header sent with every request (`OpenAI-Organization`, `HTTP-Referer`, ...).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The largest reply body accepted (default 32 MiB).
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body = Some(n);
+        self
+    }
+
+    /// Adds a hook.
+    pub fn hook(mut self, hook: impl Hook + 'static) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Builds the client. Fails on a malformed base URL or header, or when no base URL is known.
+    pub fn build(self) -> Result<Client, Error> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let base_url = match (&self.base_url, self.preset) {
+            (Some(url), _) => url.clone(),
+            (None, Some(p)) => env(&p.base_url_env()).unwrap_or_else(|| p.base_url().to_owned()),
+            (None, None) => Preset::OpenAi.base_url().to_owned(),
+        };
+        let api_key = self
+            .api_key
+            .or_else(|| env(self.preset.unwrap_or(Preset::OpenAi).api_key_env()).map(ApiKey::new));
+        let mode = self.mode.or(self.preset.map(Preset::default_mode)).unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::request(format!("bad header name `{name}`")))?;
+            let value = HeaderValue::from_str(value).map_err(|_| Error::request(format!("bad value for header `{name}`")))?;
+            headers.insert(name, value);
+        }
+        let provider = OpenAiCompatible::new(
+            &base_url,
+            api_key.as_ref(),
+            headers,
+            self.retry,
+            self.max_body.unwrap_or(DEFAULT_MAX_BODY),
+        )?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                provider: Arc::new(provider),
+                mode,
+                hooks: self.hooks,
+            }),
+        })
+    }
+}
+
+/// A typed value and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Extraction<T> {
+    /// The value.
+    pub value: T,
+    /// The completion it came from.
+    pub completion: ChatCompletion,
+    /// Tokens summed over every attempt.
+    pub usage: Usage,
+    /// Requests made (1 when the first reply was valid).
+    pub attempts: u32,
+    /// The replies rejected before this one.
+    pub failed: Vec<FailedAttempt>,
+}
+
+/// Typed chat completions: `client.chat().create::<T>(request)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Chat<'c> {
+    client: &'c Client,
+}
+
+impl Chat<'_> {
+    /// Asks for a `T`, re-asking with the error when the reply does not parse.
+    ///
+    /// `T` may be a struct, an enum, `String`, `bool`, a number, `Vec<U>` or `Option<U>`.
+    pub async fn create<T>(self, request: ChatRequest) -> Result<T, Error>
+    where
+        T: DeserializeOwned + JsonSchema + Send + 'static,
+    {
+        Ok(self.create_with_completion::<T>(request).await?.value)
+    }
+
+    /// As [`create`](Self::create), also returning the raw completion, the summed usage and the
+    /// rejected attempts.
+    pub async fn create_with_completion<T>(self, request: ChatRequest) -> Result<Extraction<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema + Send + 'static,
+    {
+        let schema = ResponseSchema::of::<T>();
+        self.run(request, &schema, &decode_typed::<T>, no_check()).await
+    }
+
+    /// As [`create`](Self::create), and the value must also pass [`Validate::validate`]; its
+    /// message goes into the re-ask.
+    pub async fn create_validated<T>(self, request: ChatRequest) -> Result<T, Error>
+    where
+        T: DeserializeOwned + JsonSchema + Validate + Send + 'static,
+    {
+        Ok(self.create_validated_with_completion::<T>(request).await?.value)
+    }
+
+    /// As [`create_validated`](Self::create_validated), with the completion, usage and attempts.
+    pub async fn create_validated_with_completion<T>(self, request: ChatRequest) -> Result<Extraction<T>, Error>
+    where
+        T: DeserializeOwned + JsonSchema + Validate + Send + 'static,
+    {
+        let schema = ResponseSchema::of::<T>();
+        self.run(request, &schema, &decode_typed::<T>, Arc::new(|v: &T, ctx: &Value| v.validate(ctx)))
+            .await
+    }
+
+    /// Asks for a JSON value satisfying a schema known only at run time.
+    #[cfg(feature = "dynamic")]
+    pub async fn create_value(self, request: ChatRequest, schema: &ResponseSchema) -> Result<Extraction<Value>, Error> {
+        let decode = |json: &str, unwrap: bool| crate::validate::decode_dynamic(schema, json, unwrap);
+        self.run(request, schema, &decode, no_check()).await
+    }
+
+    /// The extraction loop: shape, send, extract, decode, check; on a rejected reply, re-ask.
+    async fn run<T>(
+        self,
+        request: ChatRequest,
+        schema: &ResponseSchema,
+        decode: &(dyn Fn(&str, bool) -> Result<T, ReplyError> + Sync),
+        check: Check<T>,
+    ) -> Result<Extraction<T>, Error> {
+        let client = &self.client.inner;
+        let mode = request.mode.unwrap_or(client.mode);
+        let span = tracing::info_span!("instructor.create", model = %request.model, %mode, target = schema.name());
+        async move {
+            let shape = schema.shape(mode)?;
+            let context = request.context.unwrap_or(Value::Null);
+            let mut messages = request.messages;
+            if !context.is_null() {
+                template::render(&mut messages, &context)?;
+            }
+            if messages.is_empty() {
+                return Err(Error::request("the request has no messages"));
+            }
+            if let Some(prompt) = &shape.schema_prompt {
+                add_to_system_prompt(&mut messages, prompt);
+            }
+            let original_len = messages.len();
+            let mut outgoing = CompletionRequest {
+                model: request.model,
+                messages,
+                tools: shape.tools.clone(),
+                tool_choice: shape.tool_choice.clone(),
+                response_format: shape.response_format.clone(),
+                temperature: request.temperature,
+                top_p: request.top_p,
+                max_tokens: request.max_tokens,
+                seed: request.seed,
+                stream: false,
+                extra: request.extra,
+            };
+            // ParallelTools replies are a bare array; every other mode answers the (maybe wrapped) schema.
+            let unwrap = schema.is_wrapped() && mode != Mode::ParallelTools;
+            let mut usage = Usage::default();
+            let mut failed: Vec<FailedAttempt> = Vec::new();
+            for attempt in 1..=request.max_retries.saturating_add(1) {
+                let attempt_span = tracing::debug_span!("attempt", attempt);
+                for hook in &client.hooks {
+                    hook.on_request(&outgoing);
+                }
+                let completion = match client.provider.complete(&outgoing).instrument(attempt_span.clone()).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        for hook in &client.hooks {
+                            hook.on_completion_error(&e);
+                        }
+                        return Err(e.into());
+                    }
+                };
+                for hook in &client.hooks {
+                    hook.on_response(&completion);
+                }
+                let spent = completion.usage.unwrap_or_default();
+                usage += spent;
+                let outcome = mode
+                    .extract(&completion, schema)
+                    .and_then(|reply| decode(&reply.json, unwrap))
+                    .and_then(|value| check(&value, &context).map(|()| value));
+                let error = match outcome {
+                    Ok(value) => {
+                        return Ok(Extraction { value, completion, usage, attempts: attempt, failed });
+                    }
+                    Err(error) => error,
+                };
+                let _entered = attempt_span.enter();
+                tracing::info!(%error, "reply rejected");
+                for hook in &client.hooks {
+                    hook.on_parse_error(&error);
+                }
+                let message = completion.message().cloned().unwrap_or_default();
+                failed.push(FailedAttempt { reply: reply_text(&message), error: error.clone(), usage: spent });
+                if attempt > request.max_retries {
+                    return Err(Exhausted { attempts: failed, last_completion: completion, usage }.into());
+                }
+                for hook in &client.hooks {
+                    hook.on_reask(attempt + 1, &error);
+                }
+                outgoing.messages.truncate(original_len);
+                outgoing.messages.extend(reask::turn(&message, &error));
+            }
+            Err(Error::request("max_retries overflowed"))
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The schema instruction goes at the end of the first system message, or in a new one first.
+fn add_to_system_prompt(messages: &mut Vec<Message>, prompt: &str) {
+    match messages.first_mut() {
+        Some(m) if m.role == Role::System => {
+            let text = m.content.get_or_insert_with(String::new);
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            text.push_str(prompt);
+        }
+        _ => messages.insert(0, Message::system(prompt)),
+    }
+}
+
+/// What the model said, for the record of a failed attempt.
+fn reply_text(message: &crate::wire::AssistantMessage) -> String {
+    if message.tool_calls.is_empty() {
+        return message.content.clone().unwrap_or_default();
+    }
+    let args: Vec<&str> = message.tool_calls.iter().map(|c| c.function.arguments.as_str()).collect();
+    args.join("\n")
+}

@@ -1,0 +1,219 @@
+//! Output modes: how the response schema is put into the request, and how the value is taken
+//! back out of the reply. Each mode's module owns both halves.
+
+mod json;
+mod md_json;
+mod parallel_tools;
+mod tools;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{ReplyError, ReplyErrorKind};
+use crate::schema::ResponseSchema;
+use crate::wire::{ChatCompletion, FinishReason, RawJson};
+
+/// How the model is asked for structured output.
+///
+/// | mode | request | reply |
+/// |---|---|---|
+/// | `Tools` | one function tool, `tool_choice` forcing it | `tool_calls[0].function.arguments` |
+/// | `ToolsStrict` | as `Tools`, `"strict": true`, schema in OpenAI's strict subset | as `Tools` |
+/// | `ParallelTools` | a tool per item type, `tool_choice: "auto"` | every tool call |
+/// | `Json` | `response_format: {"type":"json_object"}` + schema in the system prompt | the message text |
+/// | `JsonSchema` | `response_format: {"type":"json_object","schema":...}` + schema in the prompt | the message text |
+/// | `StructuredOutputs` | `response_format: {"type":"json_schema",...,"strict":true}` | the message text |
+/// | `MdJson` | the schema in the prompt only | fenced or embedded JSON in the text |
+///
+/// ```
+/// use instructor::Mode;
+/// assert_eq!("json-schema".parse::<Mode>().unwrap(), Mode::JsonSchema);
+/// assert_eq!(Mode::ToolsStrict.to_string(), "tools-strict");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Function calling, forced.
+    #[default]
+    Tools,
+    /// Function calling with OpenAI's strict schemas.
+    ToolsStrict,
+    /// Several function calls in one reply; the target is a `Vec`.
+    ParallelTools,
+    /// JSON mode, schema in the prompt.
+    Json,
+    /// JSON mode with the schema attached (Anyscale, Together, Fireworks, llama.cpp).
+    JsonSchema,
+    /// OpenAI structured outputs (`json_schema`, strict).
+    StructuredOutputs,
+    /// Plain text with the schema in the prompt; JSON taken from a fenced block.
+    MdJson,
+}
+
+/// The request fragments a mode adds, rendered once per schema and mode.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shape {
+    pub tools: Option<RawJson>,
+    pub tool_choice: Option<RawJson>,
+    pub response_format: Option<RawJson>,
+    /// Text added to the system prompt.
+    pub schema_prompt: Option<String>,
+}
+
+/// A reply's JSON, taken out of the completion.
+#[derive(Debug)]
+pub(crate) struct Extracted<'a> {
+    /// The JSON document for the response schema.
+    pub json: Cow<'a, str>,
+}
+
+impl Mode {
+    pub(crate) const COUNT: usize = 7;
+    const ALL: [Mode; Mode::COUNT] = [
+        Mode::Tools,
+        Mode::ToolsStrict,
+        Mode::ParallelTools,
+        Mode::Json,
+        Mode::JsonSchema,
+        Mode::StructuredOutputs,
+        Mode::MdJson,
+    ];
+
+    /// Every mode.
+    pub fn all() -> &'static [Mode] {
+        &Self::ALL
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The mode's name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Tools => "tools",
+            Mode::ToolsStrict => "tools-strict",
+            Mode::ParallelTools => "parallel-tools",
+            Mode::Json => "json",
+            Mode::JsonSchema => "json-schema",
+            Mode::StructuredOutputs => "structured-outputs",
+            Mode::MdJson => "md-json",
+        }
+    }
+
+    /// Whether replies come back as tool calls.
+    pub fn uses_tools(self) -> bool {
+        matches!(self, Mode::Tools | Mode::ToolsStrict | Mode::ParallelTools)
+    }
+
+    pub(crate) fn render(self, schema: &ResponseSchema) -> Result<Shape, String> {
+        let shape = match self {
+            Mode::Tools => tools::render(schema, false),
+            Mode::ToolsStrict => tools::render(schema, true),
+            Mode::ParallelTools => parallel_tools::render(schema),
+            Mode::Json => json::render_json(schema),
+            Mode::JsonSchema => json::render_json_schema(schema),
+            Mode::StructuredOutputs => json::render_structured_outputs(schema),
+            Mode::MdJson => md_json::render(schema),
+        };
+        shape.map_err(|e| format!("mode {self}: {e}"))
+    }
+
+    /// Takes the reply's JSON out of `completion`.
+    pub(crate) fn extract<'a>(self, completion: &'a ChatCompletion, schema: &ResponseSchema) -> Result<Extracted<'a>, ReplyError> {
+        let message = completion
+            .message()
+            .ok_or_else(|| ReplyError::missing("the completion has no choices"))?;
+        if let Some(refusal) = message.refusal.as_deref().filter(|r| !r.is_empty()) {
+            return Err(ReplyError::new(ReplyErrorKind::Refusal, None, format!("the model refused: {refusal}")));
+        }
+        let extracted = match self {
+            Mode::Tools | Mode::ToolsStrict => tools::extract(message, schema),
+            Mode::ParallelTools => parallel_tools::extract(message, schema),
+            Mode::Json | Mode::JsonSchema | Mode::StructuredOutputs => json::extract(message),
+            Mode::MdJson => md_json::extract(message),
+        };
+        extracted.map_err(|e| match completion.finish_reason() {
+            Some(FinishReason::Length) => ReplyError::new(
+                e.kind(),
+                e.path().map(str::to_owned),
+                format!("{} (the reply was cut off at the token limit)", e.message()),
+            ),
+            _ => e,
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        Mode::ALL.into_iter().find(|m| m.as_str() == wanted).ok_or_else(|| {
+            let names: Vec<_> = Mode::ALL.iter().map(|m| m.as_str()).collect();
+            format!("unknown mode `{s}` (expected one of: {})", names.join(", "))
+        })
+    }
+}
+
+/// The instruction that carries the schema in prompt-based modes.
+fn schema_prompt(schema: &ResponseSchema, closing: &str) -> Result<String, String> {
+    let text = serde_json::to_string_pretty(schema.json()).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Your task is to understand the content and answer with JSON that is an instance of this JSON Schema:\n\n{text}\n\n{closing}"
+    ))
+}
+
+fn raw(value: &serde_json::Value) -> Result<RawJson, String> {
+    RawJson::new(value).map_err(|e| e.to_string())
+}
+
+/// Finds the JSON document in a text reply: the text itself, a fenced block, or the outermost
+/// braces. Full repair of almost-JSON is the job of the incremental parser.
+pub(crate) fn find_json(text: &str) -> Option<&str> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        return Some(trimmed);
+    }
+    if let Some(start) = trimmed.find("```") {
+        let after = &trimmed[start + 3..];
+        let body_start = after.find('\n').map_or(0, |i| i + 1);
+        let body = &after[body_start..];
+        let body = body.find("```").map_or(body, |end| &body[..end]).trim();
+        if body.starts_with('{') || body.starts_with('[') {
+            return Some(body);
+        }
+    }
+    let open = trimmed.find(['{', '['])?;
+    let close_char = if trimmed.as_bytes()[open] == b'{' { '}' } else { ']' };
+    let close = trimmed.rfind(close_char)?;
+    (close > open).then(|| &trimmed[open..=close])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_json_in_prose_and_fences() {
+        assert_eq!(find_json(" {\"a\":1} "), Some("{\"a\":1}"));
+        assert_eq!(find_json("Here:\n```json\n{\"a\":1}\n```\nDone"), Some("{\"a\":1}"));
+        assert_eq!(find_json("Sure! {\"a\": {\"b\": 2}} hope that helps"), Some("{\"a\": {\"b\": 2}}"));
+        assert_eq!(find_json("no json here"), None);
+    }
+
+    #[test]
+    fn mode_names_round_trip() {
+        for m in Mode::all() {
+            assert_eq!(m.as_str().parse::<Mode>(), Ok(*m));
+        }
+        assert_eq!("JSON_SCHEMA".parse::<Mode>(), Ok(Mode::JsonSchema));
+        assert!("xml".parse::<Mode>().is_err());
+    }
+}

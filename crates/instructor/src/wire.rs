@@ -1,0 +1,482 @@
+//! The chat-completions wire format, shared by every provider.
+//!
+//! Requests are written exactly as OpenAI documents them. Responses are read tolerantly:
+//! compatible servers add fields, omit others, send `content` as an array of parts, send tool
+//! arguments as an object instead of a string, or invent finish reasons. None of that may break
+//! parsing, so every field has a default and unknown fields are ignored.
+
+use std::fmt;
+use std::ops::{Add, AddAssign};
+use std::sync::Arc;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions for the model.
+    System,
+    /// The user's turn.
+    User,
+    /// The model's turn.
+    Assistant,
+    /// The result of a tool call, answering the assistant's `tool_calls`.
+    Tool,
+}
+
+/// One chat message, as sent to the model.
+///
+/// ```
+/// use instructor::Message;
+/// let m = Message::user("Extract the following entities: \"Jason is 20\"");
+/// assert_eq!(m.content.as_deref(), Some("Extract the following entities: \"Jason is 20\""));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// Its text. Absent on an assistant turn that only calls tools.
+    #[serde(default, deserialize_with = "content_text")]
+    pub content: Option<String>,
+    /// The tools an assistant turn called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// On a `tool` message: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// An optional author name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Message {
+    fn text(role: Role, content: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: Some(content.into()),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        }
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::text(Role::System, content)
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::text(Role::User, content)
+    }
+
+    /// An assistant message with text.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::text(Role::Assistant, content)
+    }
+
+    /// A tool message answering the call `tool_call_id`.
+    pub fn tool(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            tool_call_id: Some(tool_call_id.into()),
+            ..Self::text(Role::Tool, content)
+        }
+    }
+}
+
+/// A function call made by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The id a `tool` message must quote when answering. Some servers omit it.
+    #[serde(default)]
+    pub id: String,
+    /// Always `"function"` today.
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    /// The function and its arguments.
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+/// The function a [`ToolCall`] names, and its JSON arguments as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// The function's name.
+    #[serde(default)]
+    pub name: String,
+    /// The arguments, a JSON document as text (servers that send an object are accepted too).
+    #[serde(default, deserialize_with = "arguments_text")]
+    pub arguments: String,
+}
+
+/// A JSON fragment serialised once and shared by every request that carries it
+/// (a tool list, a `response_format`): a schema is rendered once per type, never per call.
+#[derive(Clone)]
+pub struct RawJson(Arc<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl RawJson {
+    /// Serialises `value` once.
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        let raw = serde_json::value::to_raw_value(value)?;
+        Ok(RawJson(Arc::from(raw)))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parses the fragment into a [`Value`] (for providers that inspect it, such as an embedded engine).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// A request to a chat-completions endpoint, after the mode has shaped it.
+///
+/// Providers receive this; users build a [`ChatRequest`](crate::ChatRequest) instead.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompletionRequest {
+    /// The model name.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Tool definitions (`[{"type":"function","function":{...}}]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<RawJson>,
+    /// `"auto"` or `{"type":"function","function":{"name":...}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<RawJson>,
+    /// `{"type":"json_object"}`, `{"type":"json_object","schema":...}` or `{"type":"json_schema",...}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<RawJson>,
+    /// Sampling temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// The most tokens the reply may have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// A seed for reproducible sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Streamed replies (the streaming API sets this).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    /// Provider-specific fields, sent as they are.
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// Tokens spent, as reported by the server. Adds up across re-asks.
+///
+/// ```
+/// use instructor::Usage;
+/// let total = Usage::new(10, 5) + Usage::new(12, 6);
+/// assert_eq!((total.prompt_tokens, total.completion_tokens, total.total_tokens), (22, 11, 33));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Their sum.
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// A usage record; `total_tokens` is the sum.
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
+impl AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Usage) {
+        self.prompt_tokens += rhs.prompt_tokens;
+        self.completion_tokens += rhs.completion_tokens;
+        self.total_tokens += rhs.total_tokens;
+    }
+}
+
+impl Add for Usage {
+    type Output = Usage;
+    fn add(mut self, rhs: Usage) -> Usage {
+        self += rhs;
+        self
+    }
+}
+
+/// Why the model stopped. Unknown reasons from compatible servers are kept as [`FinishReason::Other`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishReason {
+    /// A natural end or a stop sequence.
+    Stop,
+    /// `max_tokens` was reached: the reply is cut short.
+    Length,
+    /// The model called tools.
+    ToolCalls,
+    /// A content filter stopped it.
+    ContentFilter,
+    /// The deprecated single-function form.
+    FunctionCall,
+    /// Anything else a server says (`eos`, `end_turn`, ...).
+    Other(String),
+}
+
+impl FinishReason {
+    /// The reason as the server spelled it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::FunctionCall => "function_call",
+            FinishReason::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for FinishReason {
+    fn from(s: &str) -> Self {
+        match s {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "tool_calls" => FinishReason::ToolCalls,
+            "content_filter" => FinishReason::ContentFilter,
+            "function_call" => FinishReason::FunctionCall,
+            other => FinishReason::Other(other.to_owned()),
+        }
+    }
+}
+
+impl Serialize for FinishReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FinishReason {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(FinishReason::from(s.as_ref()))
+    }
+}
+
+/// The model's reply message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    /// Its text, if any (array-of-parts content is joined).
+    #[serde(default, deserialize_with = "content_text")]
+    pub content: Option<String>,
+    /// Tool calls, if any.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tool_calls: Vec<ToolCall>,
+    /// A refusal (OpenAI structured outputs), if the model declined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+impl AssistantMessage {
+    /// The same turn as a request message, for re-asking.
+    pub fn to_message(&self) -> Message {
+        Message {
+            role: Role::Assistant,
+            content: self.content.clone(),
+            tool_calls: self.tool_calls.clone(),
+            tool_call_id: None,
+            name: None,
+        }
+    }
+}
+
+/// One alternative reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// Its position.
+    #[serde(default)]
+    pub index: u32,
+    /// The message.
+    #[serde(default)]
+    pub message: AssistantMessage,
+    /// Why generation stopped.
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// A chat completion as the server returned it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    /// The server's id for it.
+    #[serde(default)]
+    pub id: String,
+    /// The model that answered.
+    #[serde(default)]
+    pub model: String,
+    /// Unix time of creation.
+    #[serde(default)]
+    pub created: u64,
+    /// The replies; the first is used.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub choices: Vec<Choice>,
+    /// Tokens spent, when reported.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+impl ChatCompletion {
+    /// The first choice's message, if there is one.
+    pub fn message(&self) -> Option<&AssistantMessage> {
+        self.choices.first().map(|c| &c.message)
+    }
+
+    /// The first choice's finish reason.
+    pub fn finish_reason(&self) -> Option<&FinishReason> {
+        self.choices.first().and_then(|c| c.finish_reason.as_ref())
+    }
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `content` may be a string, null, or an array of `{"type":"text","text":...}` parts.
+fn content_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Text(String),
+        Parts(Vec<Part>),
+    }
+    #[derive(Deserialize)]
+    struct Part {
+        #[serde(default)]
+        text: Option<String>,
+    }
+    Ok(match Option::<Content>::deserialize(deserializer)? {
+        None => None,
+        Some(Content::Text(s)) => Some(s),
+        Some(Content::Parts(parts)) => Some(parts.into_iter().filter_map(|p| p.text).collect()),
+    })
+}
+
+/// Tool arguments are a JSON string per OpenAI; some servers (Ollama) send the object itself.
+fn arguments_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct ArgumentsVisitor;
+    impl<'de> de::Visitor<'de> for ArgumentsVisitor {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON string or object")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+            Ok(String::new())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<String, E> {
+            Ok(String::new())
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
+            let value = Map::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            Ok(Value::Object(value).to_string())
+        }
+    }
+    deserializer.deserialize_any(ArgumentsVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerant_completion_parsing() {
+        let body = r#"{
+            "id": "x", "object": "chat.completion", "weird": {"a": 1},
+            "choices": [{"index": 0, "finish_reason": "eos", "logprobs": null,
+                "message": {"role": "assistant", "content": [{"type": "text", "text": "hi"}, {"type":"text","text":"!"}],
+                    "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {}}
+        }"#;
+        let c: ChatCompletion = serde_json::from_str(body).expect("parses");
+        let m = c.message().expect("a message");
+        assert_eq!(m.content.as_deref(), Some("hi!"));
+        assert_eq!(m.tool_calls[0].function.arguments, r#"{"a":1}"#);
+        assert_eq!(m.tool_calls[0].kind, "function");
+        assert_eq!(c.finish_reason(), Some(&FinishReason::Other("eos".into())));
+        assert_eq!(c.usage, Some(Usage::new(3, 4)));
+    }
+
+    #[test]
+    fn null_fields_are_defaults() {
+        let c: ChatCompletion =
+            serde_json::from_str(r#"{"choices":[{"message":{"content":null,"tool_calls":null}}],"usage":null}"#)
+                .expect("parses");
+        assert_eq!(c.message().expect("message").content, None);
+        assert!(c.message().expect("message").tool_calls.is_empty());
+    }
+
+    #[test]
+    fn request_serialises_raw_fragments_verbatim() {
+        let req = CompletionRequest {
+            model: "m".into(),
+            messages: vec![Message::user("hi")],
+            tools: None,
+            tool_choice: None,
+            response_format: Some(RawJson::new(&serde_json::json!({"type": "json_object"})).expect("raw")),
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            seed: None,
+            stream: false,
+            extra: Map::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&req).expect("serialises"),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}"#
+        );
+    }
+}
