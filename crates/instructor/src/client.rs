@@ -211,9 +211,14 @@ impl ClientBuilder {
             (None, Some(p)) => env(&p.base_url_env()).unwrap_or_else(|| p.base_url().to_owned()),
             (None, None) => Preset::OpenAi.base_url().to_owned(),
         };
-        let api_key = self
-            .api_key
-            .or_else(|| env(self.preset.unwrap_or(Preset::OpenAi).api_key_env()).map(ApiKey::new));
+        // A key from the environment goes only where it belongs: to its preset's provider, or
+        // to OpenAI when nothing else was named; never to an arbitrary base URL.
+        let env_key = match (self.preset, &self.base_url) {
+            (Some(p), _) => env(p.api_key_env()),
+            (None, None) => env(Preset::OpenAi.api_key_env()),
+            (None, Some(_)) => None,
+        };
+        let api_key = self.api_key.or_else(|| env_key.map(ApiKey::new));
         let mode = self.mode.or(self.preset.map(Preset::default_mode)).unwrap_or_default();
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {

@@ -54,21 +54,22 @@ struct Info {
     key_env: &'static str,
     mode: Mode,
     key_required: bool,
+    model: Option<&'static str>,
 }
 
 const PRESETS: [Info; 12] = [
-    Info { preset: Preset::OpenAi, name: "openai", base_url: "https://api.openai.com/v1", key_env: "OPENAI_API_KEY", mode: Mode::Tools, key_required: true },
-    Info { preset: Preset::Anyscale, name: "anyscale", base_url: "https://api.endpoints.anyscale.com/v1", key_env: "ANYSCALE_API_KEY", mode: Mode::JsonSchema, key_required: true },
-    Info { preset: Preset::Together, name: "together", base_url: "https://api.together.xyz/v1", key_env: "TOGETHER_API_KEY", mode: Mode::JsonSchema, key_required: true },
-    Info { preset: Preset::Groq, name: "groq", base_url: "https://api.groq.com/openai/v1", key_env: "GROQ_API_KEY", mode: Mode::Tools, key_required: true },
-    Info { preset: Preset::Fireworks, name: "fireworks", base_url: "https://api.fireworks.ai/inference/v1", key_env: "FIREWORKS_API_KEY", mode: Mode::JsonSchema, key_required: true },
-    Info { preset: Preset::Mistral, name: "mistral", base_url: "https://api.mistral.ai/v1", key_env: "MISTRAL_API_KEY", mode: Mode::Tools, key_required: true },
-    Info { preset: Preset::DeepSeek, name: "deepseek", base_url: "https://api.deepseek.com/v1", key_env: "DEEPSEEK_API_KEY", mode: Mode::Tools, key_required: true },
-    Info { preset: Preset::OpenRouter, name: "openrouter", base_url: "https://openrouter.ai/api/v1", key_env: "OPENROUTER_API_KEY", mode: Mode::Tools, key_required: true },
-    Info { preset: Preset::Ollama, name: "ollama", base_url: "http://localhost:11434/v1", key_env: "OLLAMA_API_KEY", mode: Mode::StructuredOutputs, key_required: false },
-    Info { preset: Preset::Vllm, name: "vllm", base_url: "http://localhost:8000/v1", key_env: "VLLM_API_KEY", mode: Mode::StructuredOutputs, key_required: false },
-    Info { preset: Preset::LlamaCpp, name: "llamacpp", base_url: "http://localhost:8080/v1", key_env: "LLAMACPP_API_KEY", mode: Mode::JsonSchema, key_required: false },
-    Info { preset: Preset::LmStudio, name: "lmstudio", base_url: "http://localhost:1234/v1", key_env: "LMSTUDIO_API_KEY", mode: Mode::StructuredOutputs, key_required: false },
+    Info { preset: Preset::OpenAi, name: "openai", base_url: "https://api.openai.com/v1", key_env: "OPENAI_API_KEY", mode: Mode::Tools, key_required: true, model: Some("gpt-4o-mini") },
+    Info { preset: Preset::Anyscale, name: "anyscale", base_url: "https://api.endpoints.anyscale.com/v1", key_env: "ANYSCALE_API_KEY", mode: Mode::JsonSchema, key_required: true, model: Some("mistralai/Mixtral-8x7B-Instruct-v0.1") },
+    Info { preset: Preset::Together, name: "together", base_url: "https://api.together.xyz/v1", key_env: "TOGETHER_API_KEY", mode: Mode::JsonSchema, key_required: true, model: Some("mistralai/Mixtral-8x7B-Instruct-v0.1") },
+    Info { preset: Preset::Groq, name: "groq", base_url: "https://api.groq.com/openai/v1", key_env: "GROQ_API_KEY", mode: Mode::Tools, key_required: true, model: Some("llama-3.1-8b-instant") },
+    Info { preset: Preset::Fireworks, name: "fireworks", base_url: "https://api.fireworks.ai/inference/v1", key_env: "FIREWORKS_API_KEY", mode: Mode::JsonSchema, key_required: true, model: Some("accounts/fireworks/models/llama-v3p1-8b-instruct") },
+    Info { preset: Preset::Mistral, name: "mistral", base_url: "https://api.mistral.ai/v1", key_env: "MISTRAL_API_KEY", mode: Mode::Tools, key_required: true, model: Some("mistral-small-latest") },
+    Info { preset: Preset::DeepSeek, name: "deepseek", base_url: "https://api.deepseek.com/v1", key_env: "DEEPSEEK_API_KEY", mode: Mode::Tools, key_required: true, model: Some("deepseek-chat") },
+    Info { preset: Preset::OpenRouter, name: "openrouter", base_url: "https://openrouter.ai/api/v1", key_env: "OPENROUTER_API_KEY", mode: Mode::Tools, key_required: true, model: Some("openai/gpt-4o-mini") },
+    Info { preset: Preset::Ollama, name: "ollama", base_url: "http://localhost:11434/v1", key_env: "OLLAMA_API_KEY", mode: Mode::StructuredOutputs, key_required: false, model: None },
+    Info { preset: Preset::Vllm, name: "vllm", base_url: "http://localhost:8000/v1", key_env: "VLLM_API_KEY", mode: Mode::StructuredOutputs, key_required: false, model: None },
+    Info { preset: Preset::LlamaCpp, name: "llamacpp", base_url: "http://localhost:8080/v1", key_env: "LLAMACPP_API_KEY", mode: Mode::JsonSchema, key_required: false, model: Some("default") },
+    Info { preset: Preset::LmStudio, name: "lmstudio", base_url: "http://localhost:1234/v1", key_env: "LMSTUDIO_API_KEY", mode: Mode::StructuredOutputs, key_required: false, model: None },
 ];
 
 impl Preset {
@@ -104,6 +105,11 @@ impl Preset {
     /// Whether the provider refuses requests without a key (local servers do not).
     pub fn requires_key(self) -> bool {
         self.info().key_required
+    }
+
+    /// A model to use when none is given (`None` for local servers, which serve whatever they loaded).
+    pub fn default_model(self) -> Option<&'static str> {
+        self.info().model
     }
 
     /// The mode that works best with this provider.

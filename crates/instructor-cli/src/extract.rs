@@ -1,0 +1,169 @@
+//! `instructor extract`: one text in, one validated JSON value out.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use instructor::{ChatRequest, Client, Mode, Preset, ResponseSchema, RetryPolicy};
+
+use crate::Failure;
+
+const DEFAULT_SYSTEM: &str = "You are a world class extractor";
+
+#[derive(Debug, Args)]
+pub(crate) struct ExtractArgs {
+    /// The text to extract from; read from stdin when absent.
+    text: Option<String>,
+    /// A JSON Schema file describing the value to extract.
+    #[arg(long, value_name = "FILE")]
+    schema: PathBuf,
+    /// A known provider: openai, anyscale, together, groq, fireworks, mistral, deepseek,
+    /// openrouter, ollama, vllm, llamacpp, lmstudio.
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+    /// Any OpenAI-compatible endpoint, e.g. http://localhost:8080/v1.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// The environment variable holding the API key (default: the provider's, e.g. OPENAI_API_KEY).
+    #[arg(long, value_name = "VAR")]
+    api_key_env: Option<String>,
+    /// The model; `provider/model` also picks the provider.
+    #[arg(long)]
+    model: Option<String>,
+    /// How to ask for structured output (default: the provider's preferred mode).
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<Mode>,
+    /// The system prompt.
+    #[arg(long, value_name = "TEXT", default_value = DEFAULT_SYSTEM)]
+    system: String,
+    /// Re-asks after a reply that does not validate.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    max_retries: u32,
+    /// Seconds to wait for each HTTP request.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    timeout: f64,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
+    let schema = load_schema(&args)?;
+    let text = read_text(args.text.as_deref())?;
+    let (client, model) = connect(&args)?;
+    let request = ChatRequest::new(model)
+        .system(&args.system)
+        .user(text)
+        .max_retries(args.max_retries);
+    let extraction = client.chat().create_value(request, &schema).await?;
+    tracing::info!(
+        attempts = extraction.attempts,
+        prompt_tokens = extraction.usage.prompt_tokens,
+        completion_tokens = extraction.usage.completion_tokens,
+        "extracted"
+    );
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, &extraction.value)
+        .map_err(|e| Failure::usage(format!("cannot write the answer: {e}")))?;
+    writeln!(stdout)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::usage(format!("cannot write the answer: {e}")))?;
+    Ok(())
+}
+
+fn load_schema(args: &ExtractArgs) -> Result<ResponseSchema, Failure> {
+    let path = args.schema.display();
+    let text = std::fs::read_to_string(&args.schema).map_err(|e| Failure::usage(format!("cannot read schema {path}: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Failure::usage(format!("schema {path} is not JSON: {e}")))?;
+    ResponseSchema::from_json(value).map_err(|e| Failure::usage(format!("schema {path}: {e}")))
+}
+
+fn read_text(arg: Option<&str>) -> Result<String, Failure> {
+    let text = match arg {
+        Some(t) => t.to_owned(),
+        None => {
+            let mut stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(Failure::usage("no text: pass TEXT or pipe it on stdin"));
+            }
+            let mut buf = String::new();
+            stdin
+                .read_to_string(&mut buf)
+                .map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+            buf
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(Failure::usage("no text: the input is empty"));
+    }
+    Ok(text)
+}
+
+/// Picks the endpoint, key, model and mode from the flags, the `provider/model` string and the
+/// environment.
+fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
+    let mut preset = args
+        .provider
+        .as_deref()
+        .map(str::parse::<Preset>)
+        .transpose()
+        .map_err(Failure::usage)?;
+    let mut model = args.model.clone();
+    if let (None, Some(m)) = (preset, args.model.as_deref()) {
+        if let Some((p, rest)) = Preset::split_model(m) {
+            preset = Some(p);
+            model = Some(rest.to_owned());
+        }
+    }
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if preset.is_none() && args.base_url.is_none() {
+        if env(Preset::OpenAi.api_key_env()).is_some() {
+            preset = Some(Preset::OpenAi);
+        } else {
+            return Err(Failure::usage(
+                "no provider configured: pass --provider NAME or --base-url URL, or set OPENAI_API_KEY",
+            ));
+        }
+    }
+    let key_var = args
+        .api_key_env
+        .clone()
+        .or_else(|| preset.map(|p| p.api_key_env().to_owned()));
+    let key = key_var.as_deref().and_then(env);
+    if let (Some(p), None, None) = (preset, &key, &args.base_url) {
+        if p.requires_key() {
+            return Err(Failure::usage(format!(
+                "{} is not set: export your {} API key, or name another variable with --api-key-env",
+                p.api_key_env(),
+                p.name()
+            )));
+        }
+    }
+    if let (Some(var), None) = (&args.api_key_env, &key) {
+        return Err(Failure::usage(format!("--api-key-env {var}: the variable is not set")));
+    }
+    let model = model
+        .or_else(|| preset.and_then(Preset::default_model).map(str::to_owned))
+        .ok_or_else(|| Failure::usage("--model is required for this endpoint"))?;
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(Failure::usage("--timeout must be a positive number of seconds"));
+    }
+    let mut builder = Client::builder().retry_policy(RetryPolicy::default().timeout(Duration::from_secs_f64(args.timeout)));
+    if let Some(p) = preset {
+        builder = builder.preset(p);
+    }
+    if let Some(url) = &args.base_url {
+        builder = builder.base_url(url);
+    }
+    if let Some(key) = key {
+        builder = builder.api_key(key);
+    }
+    if let Some(mode) = args.mode {
+        builder = builder.mode(mode);
+    }
+    let client = builder.build().map_err(|e| Failure::usage(e.to_string()))?;
+    Ok((client, model))
+}
