@@ -9,6 +9,7 @@
 use instructor::{ChatRequest, Client, Mode, Preset};
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[allow(dead_code)] // read through `Debug` only
 struct UserDetails {
     name: String,
     age: u32,

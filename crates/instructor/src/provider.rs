@@ -80,7 +80,6 @@ pub const DEFAULT_MAX_BODY: usize = 32 << 20;
 pub struct OpenAiCompatible {
     http: reqwest::Client,
     endpoint: String,
-    headers: HeaderMap,
     retry: RetryPolicy,
     max_body: usize,
 }
@@ -117,9 +116,10 @@ impl OpenAiCompatible {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let http = reqwest::Client::builder()
             .user_agent(concat!("instructor-rs/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .build()
             .map_err(|e| crate::Error::request(format!("cannot build the HTTP client: {e}")))?;
-        Ok(OpenAiCompatible { http, endpoint, headers, retry, max_body })
+        Ok(OpenAiCompatible { http, endpoint, retry, max_body })
     }
 
     /// The URL requests go to.
@@ -164,7 +164,6 @@ impl OpenAiCompatible {
         let response = self
             .http
             .post(&self.endpoint)
-            .headers(self.headers.clone())
             .timeout(timeout)
             .body(body)
             .send()

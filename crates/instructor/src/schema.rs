@@ -264,7 +264,8 @@ fn parallel_tools(root: &Value) -> Option<ParallelTools> {
     if root.get("type").and_then(Value::as_str) != Some("array") {
         return None;
     }
-    let items = resolve(root, root.get("items")?);
+    let item_ref = root.get("items")?;
+    let items = resolve(root, item_ref);
     let with_defs = |mut params: Value| {
         if let (Some(defs), Some(o)) = (root.get("$defs"), params.as_object_mut()) {
             o.entry("$defs").or_insert_with(|| defs.clone());
@@ -301,7 +302,11 @@ fn parallel_tools(root: &Value) -> Option<ParallelTools> {
             return Some(ParallelTools { tools, tagged: true });
         }
     }
-    let title = items.get("title").and_then(Value::as_str).unwrap_or("Item");
+    let title = items
+        .get("title")
+        .and_then(Value::as_str)
+        .or_else(|| item_ref.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()))
+        .unwrap_or("Item");
     let name = function_name(title);
     let parameters = if is_object_schema(items) {
         items.clone()

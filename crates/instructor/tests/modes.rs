@@ -172,6 +172,9 @@ async fn parallel_tools_mode_returns_every_call() {
         .expect("users");
     assert_eq!(users.len(), 2);
     assert_eq!(users[1].name, "Ann");
+    let body = &bodies(&server)[1];
+    assert_eq!(body["tools"][0]["function"]["name"], "UserDetails", "named after the item type");
+    assert!(body["tools"][0]["function"]["parameters"]["properties"]["age"].is_object());
 }
 
 #[tokio::test]
