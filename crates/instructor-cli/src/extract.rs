@@ -53,10 +53,7 @@ pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
     let schema = load_schema(&args)?;
     let text = read_text(args.text.as_deref())?;
     let (client, model) = connect(&args)?;
-    let request = ChatRequest::new(model)
-        .system(&args.system)
-        .user(text)
-        .max_retries(args.max_retries);
+    let request = ChatRequest::new(model).system(&args.system).user(text).max_retries(args.max_retries);
     let extraction = client.chat().create_value(request, &schema).await?;
     tracing::info!(
         attempts = extraction.attempts,
@@ -75,7 +72,8 @@ pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
 
 fn load_schema(args: &ExtractArgs) -> Result<ResponseSchema, Failure> {
     let path = args.schema.display();
-    let text = std::fs::read_to_string(&args.schema).map_err(|e| Failure::usage(format!("cannot read schema {path}: {e}")))?;
+    let text =
+        std::fs::read_to_string(&args.schema).map_err(|e| Failure::usage(format!("cannot read schema {path}: {e}")))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Failure::usage(format!("schema {path} is not JSON: {e}")))?;
     ResponseSchema::from_json(value).map_err(|e| Failure::usage(format!("schema {path}: {e}")))
@@ -90,9 +88,7 @@ fn read_text(arg: Option<&str>) -> Result<String, Failure> {
                 return Err(Failure::usage("no text: pass TEXT or pipe it on stdin"));
             }
             let mut buf = String::new();
-            stdin
-                .read_to_string(&mut buf)
-                .map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+            stdin.read_to_string(&mut buf).map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
             buf
         }
     };
@@ -105,12 +101,7 @@ fn read_text(arg: Option<&str>) -> Result<String, Failure> {
 /// Picks the endpoint, key, model and mode from the flags, the `provider/model` string and the
 /// environment.
 fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
-    let mut preset = args
-        .provider
-        .as_deref()
-        .map(str::parse::<Preset>)
-        .transpose()
-        .map_err(Failure::usage)?;
+    let mut preset = args.provider.as_deref().map(str::parse::<Preset>).transpose().map_err(Failure::usage)?;
     let mut model = args.model.clone();
     if let (None, Some(m)) = (preset, args.model.as_deref()) {
         if let Some((p, rest)) = Preset::split_model(m) {
@@ -128,10 +119,7 @@ fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
             ));
         }
     }
-    let key_var = args
-        .api_key_env
-        .clone()
-        .or_else(|| preset.map(|p| p.api_key_env().to_owned()));
+    let key_var = args.api_key_env.clone().or_else(|| preset.map(|p| p.api_key_env().to_owned()));
     let key = key_var.as_deref().and_then(env);
     if let (Some(p), None, None) = (preset, &key, &args.base_url) {
         if p.requires_key() {
@@ -151,7 +139,8 @@ fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(Failure::usage("--timeout must be a positive number of seconds"));
     }
-    let mut builder = Client::builder().retry_policy(RetryPolicy::default().timeout(Duration::from_secs_f64(args.timeout)));
+    let mut builder =
+        Client::builder().retry_policy(RetryPolicy::default().timeout(Duration::from_secs_f64(args.timeout)));
     if let Some(p) = preset {
         builder = builder.preset(p);
     }

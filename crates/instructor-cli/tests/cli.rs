@@ -42,7 +42,8 @@ fn extract(server: &TestServer, mode: &str) -> Command {
 fn prints_exactly_the_value() {
     let server = TestServer::start();
     server.push(Reply::text(JASON));
-    let (code, stdout, stderr) = run(extract(&server, "json-schema").arg(r#"Extract the following entities: "Jason is 20""#));
+    let (code, stdout, stderr) =
+        run(extract(&server, "json-schema").arg(r#"Extract the following entities: "Jason is 20""#));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, format!("{JASON}\n"));
     let body = &server.requests()[0].body;
@@ -88,8 +89,11 @@ fn parallel_tools_prints_an_array() {
     server.push(Reply::tool_calls(&[("UserDetails", JASON), ("UserDetails", r#"{"name":"Ann","age":31}"#)]));
     let dir = tempdir();
     let schema = dir.join("users.json");
-    std::fs::write(&schema, format!(r#"{{"type":"array","items":{}}}"#, std::fs::read_to_string(user_schema()).expect("schema")))
-        .expect("write");
+    std::fs::write(
+        &schema,
+        format!(r#"{{"type":"array","items":{}}}"#, std::fs::read_to_string(user_schema()).expect("schema")),
+    )
+    .expect("write");
     let (code, stdout, stderr) = run(instructor()
         .args(["extract", "--base-url", &server.url(), "--model", "m", "--mode", "parallel-tools", "--schema"])
         .arg(&schema)
@@ -125,7 +129,10 @@ fn schema_violations_are_reasked_then_exit_3() {
 fn provider_errors_exit_4_without_retrying_401() {
     let server = TestServer::start();
     server.push(Reply::error(401, "Invalid API key"));
-    let (code, stdout, stderr) = run(extract(&server, "json").arg("Jason is 20").env("MY_KEY", "sk-cli-secret").args(["--api-key-env", "MY_KEY"]));
+    let (code, stdout, stderr) = run(extract(&server, "json")
+        .arg("Jason is 20")
+        .env("MY_KEY", "sk-cli-secret")
+        .args(["--api-key-env", "MY_KEY"]));
     assert_eq!(code, 4);
     assert!(stdout.is_empty());
     assert!(stderr.contains("401") && stderr.contains("Invalid API key"), "{stderr}");
@@ -160,13 +167,60 @@ fn bad_input_exits_2_with_one_clear_line() {
         (vec!["--schema".into(), bad_schema.display().to_string(), "x".into()], "not a valid JSON Schema"),
         (vec!["--schema".into(), user_schema().display().to_string(), "   ".into()], "no text"),
         (vec!["--schema".into(), user_schema().display().to_string()], "no text"),
-        (vec!["--schema".into(), user_schema().display().to_string(), "--mode".into(), "xml".into(), "x".into()], "unknown mode"),
-        (vec!["--schema".into(), user_schema().display().to_string(), "--provider".into(), "nope".into(), "x".into()], "unknown provider"),
-        (vec!["--schema".into(), user_schema().display().to_string(), "--provider".into(), "groq".into(), "x".into()], "GROQ_API_KEY is not set"),
+        (
+            vec!["--schema".into(), user_schema().display().to_string(), "--mode".into(), "xml".into(), "x".into()],
+            "unknown mode",
+        ),
+        (
+            vec![
+                "--schema".into(),
+                user_schema().display().to_string(),
+                "--provider".into(),
+                "nope".into(),
+                "x".into(),
+            ],
+            "unknown provider",
+        ),
+        (
+            vec![
+                "--schema".into(),
+                user_schema().display().to_string(),
+                "--provider".into(),
+                "groq".into(),
+                "x".into(),
+            ],
+            "GROQ_API_KEY is not set",
+        ),
         (vec!["--schema".into(), user_schema().display().to_string(), "x".into()], "no provider configured"),
-        (vec!["--schema".into(), user_schema().display().to_string(), "--base-url".into(), url.clone(), "x".into()], "--model is required"),
-        (vec!["--schema".into(), user_schema().display().to_string(), "--base-url".into(), "ftp://x".into(), "--model".into(), "m".into(), "x".into()], "base URL"),
-        (vec!["--schema".into(), user_schema().display().to_string(), "--base-url".into(), url.clone(), "--model".into(), "m".into(), "--timeout=0".into(), "x".into()], "--timeout"),
+        (
+            vec!["--schema".into(), user_schema().display().to_string(), "--base-url".into(), url.clone(), "x".into()],
+            "--model is required",
+        ),
+        (
+            vec![
+                "--schema".into(),
+                user_schema().display().to_string(),
+                "--base-url".into(),
+                "ftp://x".into(),
+                "--model".into(),
+                "m".into(),
+                "x".into(),
+            ],
+            "base URL",
+        ),
+        (
+            vec![
+                "--schema".into(),
+                user_schema().display().to_string(),
+                "--base-url".into(),
+                url.clone(),
+                "--model".into(),
+                "m".into(),
+                "--timeout=0".into(),
+                "x".into(),
+            ],
+            "--timeout",
+        ),
     ];
     for (args, expected) in cases {
         let (code, stdout, stderr) = run(instructor().arg("extract").args(&args));

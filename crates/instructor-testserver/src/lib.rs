@@ -99,21 +99,12 @@ impl Reply {
 
     /// Any body, as bytes.
     pub fn raw(status: u16, body: impl Into<Bytes>) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-            delay: Duration::ZERO,
-            drop_connection: false,
-        }
+        Reply { status, headers: Vec::new(), body: body.into(), delay: Duration::ZERO, drop_connection: false }
     }
 
     /// Closes the connection without answering.
     pub fn drop_connection() -> Reply {
-        Reply {
-            drop_connection: true,
-            ..Reply::raw(200, Bytes::new())
-        }
+        Reply { drop_connection: true, ..Reply::raw(200, Bytes::new()) }
     }
 
     /// Adds a header.
@@ -145,17 +136,15 @@ pub struct Recorded {
 impl Recorded {
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 #[derive(Default)]
 struct State {
     script: Mutex<VecDeque<Reply>>,
-    fallback: Mutex<Option<Reply>>,
+    /// Used in turn whenever the script is empty.
+    cycle: Mutex<(Vec<Reply>, usize)>,
     requests: Mutex<Vec<Recorded>>,
     record: AtomicBool,
     served: AtomicU64,
@@ -216,12 +205,7 @@ impl TestServer {
             })
             .expect("spawn test server thread");
         let addr = addr_rx.recv().expect("test server address");
-        TestServer {
-            addr,
-            state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        TestServer { addr, state, stop: Some(stop_tx), thread: Some(thread) }
     }
 
     /// The base URL, ending in `/v1`.
@@ -242,7 +226,12 @@ impl TestServer {
 
     /// The reply used whenever the queue is empty (else a 500 saying the script ran out).
     pub fn set_fallback(&self, reply: Reply) -> &Self {
-        *lock(&self.state.fallback) = Some(reply);
+        self.set_cycle(vec![reply])
+    }
+
+    /// Replies used in turn, round and round, whenever the queue is empty.
+    pub fn set_cycle(&self, replies: Vec<Reply>) -> &Self {
+        *lock(&self.state.cycle) = (replies, 0);
         self
     }
 
@@ -293,7 +282,11 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>, kill: Arc<Notify>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    kill: Arc<Notify>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let headers: Vec<(String, String)> = req
@@ -308,7 +301,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, kill: Arc<Notify>) ->
     }
     let reply = lock(&state.script)
         .pop_front()
-        .or_else(|| lock(&state.fallback).clone())
+        .or_else(|| {
+            let mut cycle = lock(&state.cycle);
+            let (replies, next) = &mut *cycle;
+            let reply = replies.get(*next % replies.len().max(1)).cloned();
+            *next = next.wrapping_add(1);
+            reply
+        })
         .unwrap_or_else(|| Reply::error(500, "test server: the script has no reply left"));
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
@@ -321,10 +320,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, kill: Arc<Notify>) ->
     let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in &reply.headers {
-        if let (Ok(n), Ok(v)) = (
-            hyper::header::HeaderName::from_bytes(name.as_bytes()),
-            hyper::header::HeaderValue::from_str(value),
-        ) {
+        if let (Ok(n), Ok(v)) =
+            (hyper::header::HeaderName::from_bytes(name.as_bytes()), hyper::header::HeaderValue::from_str(value))
+        {
             response.headers_mut().append(n, v);
         }
     }

@@ -31,32 +31,29 @@ impl<C: Config> AsyncOpenAi<C> {
 impl<C: Config> fmt::Debug for AsyncOpenAi<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The config holds the key: show only where requests go.
-        f.debug_struct("AsyncOpenAi")
-            .field("api_base", &self.client.config().api_base())
-            .finish_non_exhaustive()
+        f.debug_struct("AsyncOpenAi").field("api_base", &self.client.config().api_base()).finish_non_exhaustive()
     }
 }
 
 impl<C: Config + 'static> Provider for AsyncOpenAi<C> {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            self.client
-                .chat()
-                .create_byot::<&CompletionRequest, ChatCompletion>(request)
-                .await
-                .map_err(provider_error)
+            self.client.chat().create_byot::<&CompletionRequest, ChatCompletion>(request).await.map_err(provider_error)
         })
     }
 }
 
 fn provider_error(e: OpenAIError) -> ProviderError {
     match e {
-        OpenAIError::ApiError(api) => {
-            ProviderError::new(ProviderErrorKind::Status, api.api_error.message.clone()).with_status(api.status_code.as_u16(), None)
+        OpenAIError::ApiError(api) => ProviderError::new(ProviderErrorKind::Status, api.api_error.message.clone())
+            .with_status(api.status_code.as_u16(), None),
+        OpenAIError::Reqwest(e) if e.is_timeout() => {
+            ProviderError::new(ProviderErrorKind::Timeout, e.to_string()).with_source(e)
         }
-        OpenAIError::Reqwest(e) if e.is_timeout() => ProviderError::new(ProviderErrorKind::Timeout, e.to_string()).with_source(e),
         OpenAIError::Reqwest(e) => ProviderError::new(ProviderErrorKind::Connect, e.to_string()).with_source(e),
-        OpenAIError::JSONDeserialize(e, _) => ProviderError::new(ProviderErrorKind::Decode, e.to_string()).with_source(e),
+        OpenAIError::JSONDeserialize(e, _) => {
+            ProviderError::new(ProviderErrorKind::Decode, e.to_string()).with_source(e)
+        }
         other => ProviderError::new(ProviderErrorKind::Engine, other.to_string()),
     }
 }

@@ -85,13 +85,7 @@ impl Client {
 
     /// A client over any [`Provider`] (an embedded engine, a custom transport), in `Tools` mode.
     pub fn with_provider(provider: impl Provider + 'static) -> Client {
-        Client {
-            inner: Arc::new(Inner {
-                provider: Arc::new(provider),
-                mode: Mode::Tools,
-                hooks: Vec::new(),
-            }),
-        }
+        Client { inner: Arc::new(Inner { provider: Arc::new(provider), mode: Mode::Tools, hooks: Vec::new() }) }
     }
 
     /// The same client with another default mode.
@@ -222,8 +216,10 @@ impl ClientBuilder {
         let mode = self.mode.or(self.preset.map(Preset::default_mode)).unwrap_or_default();
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::request(format!("bad header name `{name}`")))?;
-            let value = HeaderValue::from_str(value).map_err(|_| Error::request(format!("bad value for header `{name}`")))?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::request(format!("bad header name `{name}`")))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|_| Error::request(format!("bad value for header `{name}`")))?;
             headers.insert(name, value);
         }
         let provider = OpenAiCompatible::new(
@@ -233,13 +229,7 @@ impl ClientBuilder {
             self.retry,
             self.max_body.unwrap_or(DEFAULT_MAX_BODY),
         )?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                provider: Arc::new(provider),
-                mode,
-                hooks: self.hooks,
-            }),
-        })
+        Ok(Client { inner: Arc::new(Inner { provider: Arc::new(provider), mode, hooks: self.hooks }) })
     }
 }
 
@@ -300,8 +290,7 @@ impl Chat<'_> {
         T: DeserializeOwned + JsonSchema + Validate + Send + 'static,
     {
         let schema = ResponseSchema::of::<T>();
-        self.run(request, &schema, &decode_typed::<T>, Arc::new(|v: &T, ctx: &Value| v.validate(ctx)))
-            .await
+        self.run(request, &schema, &decode_typed::<T>, Arc::new(|v: &T, ctx: &Value| v.validate(ctx))).await
     }
 
     /// Asks for a JSON value satisfying a schema known only at run time.

@@ -147,13 +147,7 @@ pub struct ProviderError {
 impl ProviderError {
     /// A new error of `kind`.
     pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
-        ProviderError {
-            kind,
-            message: message.into(),
-            status: None,
-            retry_after: None,
-            source: None,
-        }
+        ProviderError { kind, message: message.into(), status: None, retry_after: None, source: None }
     }
 
     pub(crate) fn with_status(mut self, status: u16, retry_after: Option<Duration>) -> Self {
@@ -289,11 +283,7 @@ pub struct ReplyError {
 
 impl ReplyError {
     pub(crate) fn new(kind: ReplyErrorKind, path: Option<String>, message: impl Into<String>) -> Self {
-        ReplyError {
-            kind,
-            path,
-            message: message.into(),
-        }
+        ReplyError { kind, path, message: message.into() }
     }
 
     /// A validation failure at `path` (dotted, e.g. `address.city`).

@@ -51,11 +51,11 @@ mod template;
 mod validate;
 mod wire;
 
+#[cfg(feature = "async-openai")]
+mod async_openai_adapter;
 pub mod blocking;
 #[cfg(feature = "garde")]
 pub mod garde;
-#[cfg(feature = "async-openai")]
-mod async_openai_adapter;
 
 pub use client::{Chat, Client, ClientBuilder, Extraction};
 pub use error::{Error, Exhausted, FailedAttempt, ProviderError, ProviderErrorKind, ReplyError, ReplyErrorKind};
@@ -74,3 +74,8 @@ pub use wire::{
 
 #[cfg(feature = "async-openai")]
 pub use async_openai_adapter::AsyncOpenAi;
+
+/// The README's Rust example, compiled as a doctest so that it stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -186,8 +186,9 @@ impl OpenAiCompatible {
 impl Provider for OpenAiCompatible {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let body = serde_json::to_vec(request)
-                .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}")))?;
+            let body = serde_json::to_vec(request).map_err(|e| {
+                ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}"))
+            })?;
             self.send_with_retries(Bytes::from(body)).await
         })
     }
@@ -212,7 +213,11 @@ fn transport_error(e: reqwest::Error, timeout: Duration) -> ProviderError {
 }
 
 /// Reads the body, refusing more than `limit` bytes.
-async fn read_limited(mut response: reqwest::Response, limit: usize, timeout: Duration) -> Result<Vec<u8>, ProviderError> {
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProviderError> {
     if let Some(len) = response.content_length() {
         if len > limit as u64 {
             return Err(too_large(limit));
@@ -246,7 +251,9 @@ fn error_message(status: reqwest::StatusCode, body: &[u8]) -> String {
     }
     let reason = status.canonical_reason().unwrap_or("error");
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(ErrorBody { error: ErrorDetail::Object { message } | ErrorDetail::Text(message) }) => format!("{reason}: {message}"),
+        Ok(ErrorBody { error: ErrorDetail::Object { message } | ErrorDetail::Text(message) }) => {
+            format!("{reason}: {message}")
+        }
         Err(_) if body.is_empty() => reason.to_owned(),
         Err(_) => format!("{reason}: {}", snippet(body)),
     }

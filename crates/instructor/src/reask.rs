@@ -15,9 +15,8 @@ pub(crate) fn turn(reply: &AssistantMessage, error: &ReplyError) -> Vec<Message>
     let mut assistant = reply.to_message();
     if assistant.tool_calls.is_empty() {
         assistant.content.get_or_insert_with(String::new);
-        let fix = format!(
-            "Your answer was not valid: {error}\nCorrect it and answer again with the complete JSON only."
-        );
+        let fix =
+            format!("Your answer was not valid: {error}\nCorrect it and answer again with the complete JSON only.");
         return vec![assistant, Message::user(fix)];
     }
     // Servers that omit call ids still need them matched on the way back.

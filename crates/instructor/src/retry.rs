@@ -135,9 +135,8 @@ mod tests {
 
     #[test]
     fn backoff_is_jittered_and_capped() {
-        let p = RetryPolicy::default()
-            .initial_backoff(Duration::from_millis(100))
-            .max_backoff(Duration::from_millis(300));
+        let p =
+            RetryPolicy::default().initial_backoff(Duration::from_millis(100)).max_backoff(Duration::from_millis(300));
         for retry in 0..40 {
             let d = p.backoff(retry, None);
             assert!(d <= Duration::from_millis(100 * (1 << retry.min(10))).min(Duration::from_millis(300)));

@@ -108,8 +108,8 @@ impl ResponseSchema {
         if let Err(e) = jsonschema::meta::validate(&schema) {
             return Err(Error::schema(format!("not a valid JSON Schema: {e}")));
         }
-        let validator = jsonschema::validator_for(&schema)
-            .map_err(|e| Error::schema(format!("not a valid JSON Schema: {e}")))?;
+        let validator =
+            jsonschema::validator_for(&schema).map_err(|e| Error::schema(format!("not a valid JSON Schema: {e}")))?;
         let mut built = Self::build(schema);
         built.validator = Some(validator);
         Ok(built)
@@ -121,13 +121,9 @@ impl ResponseSchema {
         }
         let title = schema.get("title").and_then(Value::as_str).unwrap_or("Response");
         let name = function_name(title);
-        let description = schema
-            .get("description")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                format!("Correctly extracted `{name}` with all the required parameters with correct types")
-            });
+        let description = schema.get("description").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
+            format!("Correctly extracted `{name}` with all the required parameters with correct types")
+        });
         let parallel = parallel_tools(&schema);
         let wrapped = !is_object_schema(&schema);
         let schema = if wrapped { wrap(schema, &name) } else { schema };
@@ -170,10 +166,7 @@ impl ResponseSchema {
 
     /// The request fragments for `mode`, rendered on first use.
     pub(crate) fn shape(&self, mode: Mode) -> Result<&Shape, Error> {
-        self.shapes[mode.index()]
-            .get_or_init(|| mode.render(self))
-            .as_ref()
-            .map_err(|e| Error::request(e.clone()))
+        self.shapes[mode.index()].get_or_init(|| mode.render(self)).as_ref().map_err(|e| Error::request(e.clone()))
     }
 
     /// Checks a reply against a run-time schema (no-op for schemas derived from a Rust type,
@@ -192,10 +185,7 @@ impl ResponseSchema {
                 if more > 0 {
                     message.push_str(&format!(" (and {more} more error{})", if more == 1 { "" } else { "s" }));
                 }
-                Err(crate::ReplyError::validation(
-                    if path.is_empty() { None } else { Some(path) },
-                    message,
-                ))
+                Err(crate::ReplyError::validation(if path.is_empty() { None } else { Some(path) }, message))
             }
         }
     }
@@ -248,11 +238,7 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
         Some(r) => r
             .strip_prefix("#/$defs/")
             .or_else(|| r.strip_prefix("#/definitions/"))
-            .and_then(|name| {
-                root.get("$defs")
-                    .or_else(|| root.get("definitions"))
-                    .and_then(|d| d.get(name))
-            })
+            .and_then(|name| root.get("$defs").or_else(|| root.get("definitions")).and_then(|d| d.get(name)))
             .unwrap_or(schema),
         None => schema,
     }
@@ -272,10 +258,7 @@ fn parallel_tools(root: &Value) -> Option<ParallelTools> {
         }
         params
     };
-    let variants = items
-        .get("oneOf")
-        .or_else(|| items.get("anyOf"))
-        .and_then(Value::as_array);
+    let variants = items.get("oneOf").or_else(|| items.get("anyOf")).and_then(Value::as_array);
     if let Some(variants) = variants {
         let tagged: Option<Vec<ToolSpec>> = variants
             .iter()
@@ -308,11 +291,7 @@ fn parallel_tools(root: &Value) -> Option<ParallelTools> {
         .or_else(|| item_ref.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()))
         .unwrap_or("Item");
     let name = function_name(title);
-    let parameters = if is_object_schema(items) {
-        items.clone()
-    } else {
-        wrap(items.clone(), &name)
-    };
+    let parameters = if is_object_schema(items) { items.clone() } else { wrap(items.clone(), &name) };
     Some(ParallelTools {
         tools: vec![ToolSpec {
             description: format!("Correctly extracted `{name}` with all the required parameters with correct types"),
@@ -412,12 +391,9 @@ fn accepts_null(schema: &Value) -> bool {
         Some(Value::Array(types)) if types.iter().any(|t| t == "null") => return true,
         _ => {}
     }
-    ["anyOf", "oneOf"].iter().any(|k| {
-        schema
-            .get(*k)
-            .and_then(Value::as_array)
-            .is_some_and(|alts| alts.iter().any(accepts_null))
-    })
+    ["anyOf", "oneOf"]
+        .iter()
+        .any(|k| schema.get(*k).and_then(Value::as_array).is_some_and(|alts| alts.iter().any(accepts_null)))
 }
 
 #[cfg(test)]

@@ -22,9 +22,8 @@ pub(crate) fn render(messages: &mut [Message], context: &Value) -> Result<(), Er
         if !text.contains("{{") && !text.contains("{%") {
             continue;
         }
-        let rendered = env
-            .render_str(text, &ctx)
-            .map_err(|e| Error::request(format!("message {i} does not render: {e}")))?;
+        let rendered =
+            env.render_str(text, &ctx).map_err(|e| Error::request(format!("message {i} does not render: {e}")))?;
         *text = rendered;
     }
     Ok(())
@@ -47,7 +46,8 @@ mod tests {
     fn undefined_and_runaway_templates_fail() {
         let mut m = vec![Message::user("{{ missing }}")];
         assert!(render(&mut m, &json!({})).is_err());
-        let mut m = vec![Message::user("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")];
+        let mut m =
+            vec![Message::user("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")];
         assert!(render(&mut m, &json!({})).is_err());
         let mut m = vec![Message::user("{% include 'x' %}")];
         assert!(render(&mut m, &json!({})).is_err());

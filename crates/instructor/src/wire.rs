@@ -55,13 +55,7 @@ pub struct Message {
 
 impl Message {
     fn text(role: Role, content: impl Into<String>) -> Self {
-        Message {
-            role,
-            content: Some(content.into()),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-            name: None,
-        }
+        Message { role, content: Some(content.into()), tool_calls: Vec::new(), tool_call_id: None, name: None }
     }
 
     /// A system message.
@@ -81,10 +75,7 @@ impl Message {
 
     /// A tool message answering the call `tool_call_id`.
     pub fn tool(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
-        Message {
-            tool_call_id: Some(tool_call_id.into()),
-            ..Self::text(Role::Tool, content)
-        }
+        Message { tool_call_id: Some(tool_call_id.into()), ..Self::text(Role::Tool, content) }
     }
 }
 
@@ -218,11 +209,7 @@ pub struct Usage {
 impl Usage {
     /// A usage record; `total_tokens` is the sum.
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
-        Usage {
-            prompt_tokens,
-            completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
-        }
+        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
     }
 }
 
@@ -381,23 +368,43 @@ where
 }
 
 /// `content` may be a string, null, or an array of `{"type":"text","text":...}` parts.
+/// A hand-written visitor: an untagged enum would buffer every reply before parsing it.
 fn content_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Content {
-        Text(String),
-        Parts(Vec<Part>),
-    }
     #[derive(Deserialize)]
     struct Part {
         #[serde(default)]
         text: Option<String>,
     }
-    Ok(match Option::<Content>::deserialize(deserializer)? {
-        None => None,
-        Some(Content::Text(s)) => Some(s),
-        Some(Content::Parts(parts)) => Some(parts.into_iter().filter_map(|p| p.text).collect()),
-    })
+    struct ContentVisitor;
+    impl<'de> de::Visitor<'de> for ContentVisitor {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string, null, or an array of text parts")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut text = String::new();
+            while let Some(part) = seq.next_element::<Part>()? {
+                text.push_str(part.text.as_deref().unwrap_or_default());
+            }
+            Ok(Some(text))
+        }
+    }
+    deserializer.deserialize_any(ContentVisitor)
 }
 
 /// Tool arguments are a JSON string per OpenAI; some servers (Ollama) send the object itself.

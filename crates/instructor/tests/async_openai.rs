@@ -13,7 +13,8 @@ async fn wraps_an_existing_client() {
     let server = TestServer::start();
     server.push(Reply::tool_call("UserDetails", r#"{"name":"Jason"}"#));
     server.push(Reply::tool_call("UserDetails", JASON));
-    let openai = async_openai::Client::with_config(OpenAIConfig::new().with_api_base(server.url()).with_api_key("sk-adapter"));
+    let openai =
+        async_openai::Client::with_config(OpenAIConfig::new().with_api_base(server.url()).with_api_key("sk-adapter"));
     let client = Client::with_provider(AsyncOpenAi::new(openai)).with_mode(Mode::Tools);
     assert!(!format!("{client:?}").contains("sk-adapter"));
     let user: UserDetails = client.chat().create(story_request()).await.expect("Jason");

@@ -33,7 +33,8 @@ async fn values_are_checked_against_the_schema() {
 
 #[tokio::test]
 async fn non_object_schemas_are_wrapped() {
-    let schema = ResponseSchema::from_json(json!({"type": "array", "items": {"type": "string"}, "minItems": 2})).expect("valid");
+    let schema =
+        ResponseSchema::from_json(json!({"type": "array", "items": {"type": "string"}, "minItems": 2})).expect("valid");
     assert!(schema.is_wrapped());
     let server = TestServer::start();
     server.push(Reply::text(r#"{"value":["a"]}"#));

@@ -203,7 +203,8 @@ async fn blocking_inside_a_runtime_is_an_error_not_a_panic() {
 
 #[tokio::test]
 async fn presets_and_provider_model_strings() {
-    let (preset, model) = instructor::Preset::split_model("together/mistralai/Mixtral-8x7B-Instruct-v0.1").expect("split");
+    let (preset, model) =
+        instructor::Preset::split_model("together/mistralai/Mixtral-8x7B-Instruct-v0.1").expect("split");
     assert_eq!(preset, instructor::Preset::Together);
     assert_eq!(model, "mistralai/Mixtral-8x7B-Instruct-v0.1");
     assert_eq!(instructor::Preset::all().count(), 12);

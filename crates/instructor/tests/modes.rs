@@ -15,11 +15,8 @@ fn system_text(body: &Value) -> &str {
 async fn story_json_schema_mode() {
     let server = TestServer::start();
     server.push(Reply::text(JASON));
-    let user: UserDetails = client(&server, Mode::JsonSchema)
-        .chat()
-        .create(story_request().max_retries(2))
-        .await
-        .expect("Jason");
+    let user: UserDetails =
+        client(&server, Mode::JsonSchema).chat().create(story_request().max_retries(2)).await.expect("Jason");
     assert_eq!(user, UserDetails { name: "Jason".into(), age: 20 });
 
     let body = &bodies(&server)[0];
@@ -88,7 +85,8 @@ async fn tools_strict_mode_uses_the_strict_subset() {
 async fn structured_outputs_mode() {
     let server = TestServer::start();
     server.push(Reply::text(JASON));
-    let user: UserDetails = client(&server, Mode::StructuredOutputs).chat().create(story_request()).await.expect("Jason");
+    let user: UserDetails =
+        client(&server, Mode::StructuredOutputs).chat().create(story_request()).await.expect("Jason");
     assert_eq!(user.name, "Jason");
     let body = &bodies(&server)[0];
     assert_conforms("CreateChatCompletionRequest", body);
@@ -160,7 +158,8 @@ async fn parallel_tools_mode_returns_every_call() {
     let body = &bodies(&server)[0];
     assert_conforms("CreateChatCompletionRequest", body);
     assert_eq!(body["tool_choice"], "auto");
-    let names: Vec<&str> = body["tools"].as_array().expect("tools").iter().map(|t| t["function"]["name"].as_str().unwrap_or("")).collect();
+    let names: Vec<&str> =
+        body["tools"].as_array().expect("tools").iter().map(|t| t["function"]["name"].as_str().unwrap_or("")).collect();
     assert_eq!(names, ["Weather", "Search"]);
 
     // A Vec of one struct type: one tool, every call an item.
@@ -231,11 +230,8 @@ enum Color {
 async fn create_with_completion_returns_the_raw_completion() {
     let server = TestServer::start();
     server.push(Reply::text(JASON));
-    let out = client(&server, Mode::Json)
-        .chat()
-        .create_with_completion::<UserDetails>(story_request())
-        .await
-        .expect("Jason");
+    let out =
+        client(&server, Mode::Json).chat().create_with_completion::<UserDetails>(story_request()).await.expect("Jason");
     assert_eq!(out.value.name, "Jason");
     assert_eq!(out.completion.id, "chatcmpl-test");
     assert_eq!(out.usage.total_tokens, 15);
@@ -245,7 +241,9 @@ async fn create_with_completion_returns_the_raw_completion() {
 
 #[tokio::test]
 async fn the_test_server_answers_per_the_spec() {
-    for reply in [Reply::text(JASON), Reply::tool_call("UserDetails", JASON), Reply::tool_calls(&[("A", "{}"), ("B", "{}")])] {
+    for reply in
+        [Reply::text(JASON), Reply::tool_call("UserDetails", JASON), Reply::tool_calls(&[("A", "{}"), ("B", "{}")])]
+    {
         let server = TestServer::start();
         server.push(reply);
         let url = format!("{}/chat/completions", server.url());

@@ -114,7 +114,10 @@ impl Validate for Adult {
     fn validate(&self, context: &Value) -> Result<(), ReplyError> {
         let min = context["min_age"].as_u64().unwrap_or(18);
         if u64::from(self.age) < min {
-            return Err(ReplyError::validation(Some("age".into()), format!("{} is {}, must be at least {min}", self.name, self.age)));
+            return Err(ReplyError::validation(
+                Some("age".into()),
+                format!("{} is {}, must be at least {min}", self.name, self.age),
+            ));
         }
         Ok(())
     }

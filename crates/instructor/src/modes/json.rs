@@ -42,10 +42,7 @@ pub(super) fn render_structured_outputs(schema: &ResponseSchema) -> Result<Shape
             "strict": true,
         }
     });
-    Ok(Shape {
-        response_format: Some(raw(&format)?),
-        ..Shape::default()
-    })
+    Ok(Shape { response_format: Some(raw(&format)?), ..Shape::default() })
 }
 
 pub(super) fn extract(message: &AssistantMessage) -> Result<Extracted<'_>, ReplyError> {

@@ -121,10 +121,12 @@ impl Mode {
     }
 
     /// Takes the reply's JSON out of `completion`.
-    pub(crate) fn extract<'a>(self, completion: &'a ChatCompletion, schema: &ResponseSchema) -> Result<Extracted<'a>, ReplyError> {
-        let message = completion
-            .message()
-            .ok_or_else(|| ReplyError::missing("the completion has no choices"))?;
+    pub(crate) fn extract<'a>(
+        self,
+        completion: &'a ChatCompletion,
+        schema: &ResponseSchema,
+    ) -> Result<Extracted<'a>, ReplyError> {
+        let message = completion.message().ok_or_else(|| ReplyError::missing("the completion has no choices"))?;
         if let Some(refusal) = message.refusal.as_deref().filter(|r| !r.is_empty()) {
             return Err(ReplyError::new(ReplyErrorKind::Refusal, None, format!("the model refused: {refusal}")));
         }

@@ -19,11 +19,7 @@ pub(super) fn render(schema: &ResponseSchema) -> Result<Shape, String> {
         .iter()
         .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
         .collect();
-    Ok(Shape {
-        tools: Some(raw(&Value::Array(tools))?),
-        tool_choice: Some(raw(&json!("auto"))?),
-        ..Shape::default()
-    })
+    Ok(Shape { tools: Some(raw(&Value::Array(tools))?), tool_choice: Some(raw(&json!("auto"))?), ..Shape::default() })
 }
 
 pub(super) fn extract<'a>(message: &'a AssistantMessage, schema: &ResponseSchema) -> Result<Extracted<'a>, ReplyError> {

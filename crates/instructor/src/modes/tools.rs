@@ -27,19 +27,13 @@ pub(super) fn render(schema: &ResponseSchema, strict: bool) -> Result<Shape, Str
 }
 
 pub(super) fn extract<'a>(message: &'a AssistantMessage, schema: &ResponseSchema) -> Result<Extracted<'a>, ReplyError> {
-    let call = message
-        .tool_calls
-        .iter()
-        .find(|c| c.function.name == schema.name())
-        .or_else(|| message.tool_calls.first());
+    let call =
+        message.tool_calls.iter().find(|c| c.function.name == schema.name()).or_else(|| message.tool_calls.first());
     if let Some(call) = call {
         return Ok(Extracted { json: Cow::Borrowed(&call.function.arguments) });
     }
     // Some compatible servers ignore `tool_choice` and answer in text.
-    message
-        .content
-        .as_deref()
-        .and_then(find_json)
-        .map(|json| Extracted { json: Cow::Borrowed(json) })
-        .ok_or_else(|| ReplyError::missing(format!("expected a call to the `{}` tool, got no tool call", schema.name())))
+    message.content.as_deref().and_then(find_json).map(|json| Extracted { json: Cow::Borrowed(json) }).ok_or_else(
+        || ReplyError::missing(format!("expected a call to the `{}` tool, got no tool call", schema.name())),
+    )
 }

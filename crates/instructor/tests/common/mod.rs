@@ -43,7 +43,8 @@ pub fn story_request() -> instructor::ChatRequest {
 fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/openai-chat-completions.schema.json");
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/openai-chat-completions.schema.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("the OpenAI spec must be at {}: {e}", path.display()));
         serde_json::from_str(&text).expect("the spec is JSON")
@@ -61,10 +62,7 @@ fn validator(component: &str) -> jsonschema::Validator {
 /// Asserts that `value` is a valid `component` of the OpenAI spec.
 pub fn assert_conforms(component: &str, value: &Value) {
     let validator = validator(component);
-    let errors: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "not a valid {component}: {errors:#?}\n{value:#}");
 }
 
