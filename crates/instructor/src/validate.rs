@@ -103,8 +103,8 @@ mod tests {
     fn errors_name_the_field() {
         let e = decode_typed::<User>(r#"{"name":"Jason","age":"twenty"}"#, false).expect_err("invalid");
         assert_eq!(e.path(), Some("age"));
-        let e =
-            decode_typed::<Vec<User>>(r#"{"value":[{"name":"a","age":1},{"name":"b","age":-1}]}"#, true).expect_err("invalid");
+        let e = decode_typed::<Vec<User>>(r#"{"value":[{"name":"a","age":1},{"name":"b","age":-1}]}"#, true)
+            .expect_err("invalid");
         assert_eq!(e.path(), Some("[1].age"), "{e}");
     }
 
