@@ -43,6 +43,12 @@ pub(crate) struct ExtractArgs {
     /// Seconds to wait for each HTTP request.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     timeout: f64,
+    /// Run this local GGUF model in-process instead of calling a provider.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["provider", "base_url"])]
+    model_path: Option<PathBuf>,
+    /// CPU threads for the embedded model.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    threads: u32,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -52,7 +58,7 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
     let schema = load_schema(&args)?;
     let text = read_text(args.text.as_deref())?;
-    let (client, model) = connect(&args)?;
+    let (client, model) = connect(&args).await?;
     let request = ChatRequest::new(model).system(&args.system).user(text).max_retries(args.max_retries);
     let extraction = client.chat().create_value(request, &schema).await?;
     tracing::info!(
@@ -99,8 +105,8 @@ fn read_text(arg: Option<&str>) -> Result<String, Failure> {
 }
 
 /// Picks the endpoint, key, model and mode from the flags, the `provider/model` string and the
-/// environment.
-fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
+/// environment; with none of them (or with `--model-path`), the embedded model.
+async fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
     let mut preset = args.provider.as_deref().map(str::parse::<Preset>).transpose().map_err(Failure::usage)?;
     let mut model = args.model.clone();
     if let (None, Some(m)) = (preset, args.model.as_deref()) {
@@ -110,13 +116,14 @@ fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
         }
     }
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if args.model_path.is_some() {
+        return embedded(args).await;
+    }
     if preset.is_none() && args.base_url.is_none() {
         if env(Preset::OpenAi.api_key_env()).is_some() {
             preset = Some(Preset::OpenAi);
         } else {
-            return Err(Failure::usage(
-                "no provider configured: pass --provider NAME or --base-url URL, or set OPENAI_API_KEY",
-            ));
+            return embedded(args).await;
         }
     }
     let key_var = args.api_key_env.clone().or_else(|| preset.map(|p| p.api_key_env().to_owned()));
@@ -155,4 +162,30 @@ fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
     }
     let client = builder.build().map_err(|e| Failure::usage(e.to_string()))?;
     Ok((client, model))
+}
+
+/// The embedded model: `--model-path`, else the cached default (fetched on first use).
+#[cfg(feature = "embedded")]
+async fn embedded(args: &ExtractArgs) -> Result<(Client, String), Failure> {
+    use instructor_engine::{Engine, EngineOptions};
+    let path = match &args.model_path {
+        Some(p) => p.clone(),
+        None => crate::model::default_model().await?,
+    };
+    let options = EngineOptions { threads: args.threads.max(1), ..EngineOptions::default() };
+    let engine = tokio::task::spawn_blocking(move || Engine::load(&path, options))
+        .await
+        .map_err(|e| Failure::usage(format!("cannot load the model: {e}")))?
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let name = engine.name().to_owned();
+    let client = Client::with_provider(engine).with_mode(args.mode.unwrap_or(Mode::JsonSchema));
+    Ok((client, args.model.clone().unwrap_or(name)))
+}
+
+#[cfg(not(feature = "embedded"))]
+async fn embedded(_: &ExtractArgs) -> Result<(Client, String), Failure> {
+    Err(Failure::usage(
+        "no provider configured: pass --provider NAME or --base-url URL, or set OPENAI_API_KEY \
+         (this build has no embedded model)",
+    ))
 }

@@ -4,6 +4,8 @@
 //! 0 ok, 2 usage or bad input, 3 no valid answer after re-asks, 4 provider or HTTP failure.
 
 mod extract;
+#[cfg(feature = "embedded")]
+mod model;
 
 use std::process::ExitCode;
 
@@ -24,6 +26,9 @@ struct Cli {
 enum Command {
     /// Extract one JSON value that satisfies a JSON Schema from TEXT (or stdin).
     Extract(extract::ExtractArgs),
+    /// Manage local models for the embedded engine.
+    #[cfg(feature = "embedded")]
+    Model(model::ModelArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -37,6 +42,12 @@ impl Failure {
     /// Usage or bad input: exit 2.
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure { code: 2, message: message.into() }
+    }
+
+    /// A provider, network or engine failure: exit 4.
+    #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
+    pub(crate) fn provider(message: impl Into<String>) -> Self {
+        Failure { code: 4, message: message.into() }
     }
 }
 
@@ -70,6 +81,8 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Extract(args) => extract::run(args).await,
+            #[cfg(feature = "embedded")]
+            Command::Model(args) => model::run(args).await,
         }
     });
     match outcome {

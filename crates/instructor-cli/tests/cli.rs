@@ -191,7 +191,26 @@ fn bad_input_exits_2_with_one_clear_line() {
             ],
             "GROQ_API_KEY is not set",
         ),
-        (vec!["--schema".into(), user_schema().display().to_string(), "x".into()], "no provider configured"),
+        (
+            vec![
+                "--schema".into(),
+                user_schema().display().to_string(),
+                "--model-path".into(),
+                "/no/such/model.gguf".into(),
+                "x".into(),
+            ],
+            "/no/such/model.gguf",
+        ),
+        (
+            vec![
+                "--schema".into(),
+                user_schema().display().to_string(),
+                "--model-path".into(),
+                not_json.display().to_string(),
+                "x".into(),
+            ],
+            "not a GGUF model",
+        ),
         (
             vec!["--schema".into(), user_schema().display().to_string(), "--base-url".into(), url.clone(), "x".into()],
             "--model is required",

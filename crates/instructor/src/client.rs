@@ -321,7 +321,8 @@ impl Chat<'_> {
             if messages.is_empty() {
                 return Err(Error::request("the request has no messages"));
             }
-            if let Some(prompt) = &shape.schema_prompt {
+            let schema_enforced = mode == Mode::JsonSchema && client.provider.constrains_output();
+            if let Some(prompt) = shape.schema_prompt.as_deref().filter(|_| !schema_enforced) {
                 add_to_system_prompt(&mut messages, prompt);
             }
             let original_len = messages.len();

@@ -43,6 +43,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// Sends one request and returns the completion. Retrying transient failures is the
     /// provider's job; re-asking is the caller's.
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>>;
+
+    /// Whether the provider itself constrains decoding to a schema given in `response_format`
+    /// (an embedded engine with a grammar). Then `JsonSchema` mode leaves the schema out of the
+    /// prompt: it would only cost prompt tokens and, on small models, distract them.
+    fn constrains_output(&self) -> bool {
+        false
+    }
 }
 
 /// An API key. Its `Debug` and `Display` never show it.

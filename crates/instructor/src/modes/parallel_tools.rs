@@ -26,6 +26,10 @@ pub(super) fn extract<'a>(message: &'a AssistantMessage, schema: &ResponseSchema
     let Some(parallel) = schema.parallel() else {
         return Err(ReplyError::missing("the target is not a Vec"));
     };
+    if message.tool_calls.is_empty() {
+        let names: Vec<_> = parallel.tools.iter().map(|t| t.name.as_str()).collect();
+        return Err(ReplyError::missing(format!("expected calls to the tools ({}), got none", names.join(", "))));
+    }
     let mut out = String::from("[");
     for (i, call) in message.tool_calls.iter().enumerate() {
         if i > 0 {

@@ -1,0 +1,367 @@
+//! llama.cpp + llguidance: load a GGUF once, then one context per request.
+
+use std::io::Read;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llguidance::api::TopLevelGrammar;
+use llguidance::{Matcher, ParserFactory};
+use serde_json::{Value, json};
+
+use crate::EngineError;
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// CPU threads for prompt and decode (default 2).
+    pub threads: u32,
+    /// Context size in tokens (default: 4,096, capped at the model's training context).
+    pub context: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { threads: 2, context: 4096 }
+    }
+}
+
+/// What the output must look like.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    /// Free text.
+    None,
+    /// Any JSON object.
+    JsonObject,
+    /// A JSON value satisfying this schema.
+    JsonSchema(Value),
+}
+
+/// Sampling settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// Greedy when `None` or 0.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Seed for non-greedy sampling.
+    pub seed: u32,
+    /// The most tokens to generate.
+    pub max_tokens: u32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling { temperature: None, top_p: None, seed: 0, max_tokens: 512 }
+    }
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// End of generation (the model's, or the grammar's when it completed).
+    End,
+    /// `max_tokens` reached.
+    Length,
+    /// The caller cancelled.
+    Cancelled,
+}
+
+/// A finished generation, with its timings.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// The text.
+    pub text: String,
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub completion_tokens: u32,
+    /// Time to evaluate the prompt.
+    pub prompt_time: Duration,
+    /// From the start of the call to the first generated token.
+    pub first_token_time: Duration,
+    /// Time spent generating after the prompt.
+    pub decode_time: Duration,
+    /// Why it stopped.
+    pub stop: Stop,
+}
+
+impl Generation {
+    /// Generated tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        let secs = self.decode_time.as_secs_f64();
+        if secs > 0.0 { f64::from(self.completion_tokens) / secs } else { 0.0 }
+    }
+}
+
+/// A loaded model. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    model: LlamaModel,
+    factory: ParserFactory,
+    template: LlamaChatTemplate,
+    /// llama.cpp's context creation may touch the model: one at a time.
+    context_lock: Mutex<()>,
+    options: EngineOptions,
+    name: String,
+    backend: &'static LlamaBackend,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("model", &self.inner.name)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp's own chatter goes to `tracing` (visible with -vv), not to stderr.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Inference(format!("cannot start llama.cpp: {e}")))
+}
+
+impl Engine {
+    /// Loads a GGUF model. A missing, truncated or foreign file is an [`EngineError::Model`].
+    pub fn load(path: &Path, options: EngineOptions) -> Result<Engine, EngineError> {
+        check_gguf(path)?;
+        let backend = backend()?;
+        let started = Instant::now();
+        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default()).map_err(|e| {
+            EngineError::model(format!("cannot load {}: {e} (is it a complete GGUF model?)", path.display()))
+        })?;
+        let tok_env = LlamaSampler::llguidance_tok_env(&model);
+        let mut factory =
+            ParserFactory::new_simple(&tok_env).map_err(|e| EngineError::model(format!("tokenizer: {e}")))?;
+        factory.quiet();
+        let template = match model.chat_template(None) {
+            Ok(t) => t,
+            Err(_) => chatml()?,
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        tracing::info!(model = %name, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+        Ok(Engine {
+            inner: Arc::new(Inner { model, factory, template, context_lock: Mutex::new(()), options, name, backend }),
+        })
+    }
+
+    /// The model's file name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Renders `messages` (role, text) with the model's chat template (ChatML when the GGUF has
+    /// none, or one llama.cpp does not know), ending with the assistant's turn.
+    pub fn prompt(&self, messages: &[(String, String)]) -> Result<String, EngineError> {
+        let chat: Vec<LlamaChatMessage> = messages
+            .iter()
+            .map(|(role, text)| LlamaChatMessage::new(role.clone(), text.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| EngineError::Prompt(format!("a message holds a NUL byte: {e}")))?;
+        let model = &self.inner.model;
+        match model.apply_chat_template(&self.inner.template, &chat, true) {
+            Ok(p) => Ok(p),
+            Err(_) => model
+                .apply_chat_template(&chatml()?, &chat, true)
+                .map_err(|e| EngineError::Prompt(format!("cannot apply the chat template: {e}"))),
+        }
+    }
+
+    /// Compiles a constraint into a matcher, failing on schemas llguidance cannot use.
+    fn matcher(&self, constraint: &Constraint) -> Result<Option<Matcher>, EngineError> {
+        let schema = match constraint {
+            Constraint::None => return Ok(None),
+            Constraint::JsonObject => json!({"type": "object"}),
+            Constraint::JsonSchema(schema) => schema.clone(),
+        };
+        let grammar = TopLevelGrammar::from_json_schema(compact(schema));
+        let matcher = Matcher::new(self.inner.factory.create_parser(grammar));
+        // An errored matcher would silently stop constraining: refuse it.
+        if let Some(e) = matcher.get_error() {
+            return Err(EngineError::Grammar(e.to_string()));
+        }
+        Ok(Some(matcher))
+    }
+
+    /// Generates a reply to `prompt` (already templated). Blocking; `cancel` stops it early.
+    pub fn generate(
+        &self,
+        prompt: &str,
+        constraint: &Constraint,
+        sampling: &Sampling,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Generation, EngineError> {
+        let started = Instant::now();
+        let inner = &*self.inner;
+        let matcher = self.matcher(constraint)?;
+        let vocab = inner.model.vocab();
+        let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
+        let train_ctx = inner.model.n_ctx_train().max(512);
+        let n_ctx = inner.options.context.min(train_ctx);
+        let needed = tokens.len() as u64 + u64::from(sampling.max_tokens) + 1;
+        if needed > u64::from(n_ctx) {
+            return Err(EngineError::Prompt(format!(
+                "{} prompt tokens + {} to generate exceed the {n_ctx}-token context",
+                tokens.len(),
+                sampling.max_tokens
+            )));
+        }
+        let threads = inner.options.threads.max(1) as i32;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(n_ctx)
+            .with_n_ubatch(512.min(n_ctx))
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let mut ctx = {
+            let _one_at_a_time = inner.context_lock.lock().unwrap_or_else(|e| e.into_inner());
+            inner
+                .model
+                .new_context(inner.backend, params)
+                .map_err(|e| EngineError::Inference(format!("cannot create a context: {e}")))?
+        };
+
+        let mut chain = Vec::with_capacity(4);
+        if let Some(m) = matcher {
+            // First in the chain: later filters must only ever see allowed tokens.
+            chain.push(LlamaSampler::from(m));
+        }
+        match sampling.temperature.filter(|t| *t > 0.0) {
+            None => chain.push(LlamaSampler::greedy()),
+            Some(t) => {
+                if let Some(p) = sampling.top_p.filter(|p| *p > 0.0 && *p < 1.0) {
+                    chain.push(LlamaSampler::top_p(p, 1));
+                }
+                chain.push(LlamaSampler::temp(t));
+                chain.push(LlamaSampler::dist(sampling.seed));
+            }
+        }
+        let mut sampler = LlamaSampler::chain_simple(chain);
+
+        let mut batch = LlamaBatch::new(tokens.len().max(1), 1);
+        batch.add_sequence(&tokens, 0, false).map_err(|e| EngineError::Inference(format!("prompt batch: {e}")))?;
+        let prompt_started = Instant::now();
+        ctx.decode(&mut batch).map_err(|e| EngineError::Inference(format!("prompt decode: {e}")))?;
+        let prompt_time = prompt_started.elapsed();
+
+        let decode_started = Instant::now();
+        let mut first_token_time = Duration::ZERO;
+        let mut out: Vec<u8> = Vec::new();
+        let mut position = batch.n_tokens();
+        let mut generated = 0u32;
+        let mut stop = Stop::Length;
+        let mut logits_index = batch.n_tokens() - 1;
+        while generated < sampling.max_tokens {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                stop = Stop::Cancelled;
+                break;
+            }
+            // `sample` applies the chain and accepts the token (the grammar advances here);
+            // accepting it again would desynchronise the grammar.
+            let token = sampler.sample(&ctx, logits_index);
+            if generated == 0 {
+                first_token_time = started.elapsed();
+            }
+            if vocab.is_eog(token) {
+                stop = Stop::End;
+                break;
+            }
+            generated += 1;
+            vocab.token_to_piece_into(token, &mut out, false, None);
+            batch.clear();
+            batch.add(token, position, &[0], true).map_err(|e| EngineError::Inference(format!("batch: {e}")))?;
+            position += 1;
+            logits_index = 0;
+            ctx.decode(&mut batch).map_err(|e| EngineError::Inference(format!("decode: {e}")))?;
+        }
+        Ok(Generation {
+            text: String::from_utf8_lossy(&out).into_owned(),
+            prompt_tokens: tokens.len() as u32,
+            completion_tokens: generated,
+            prompt_time,
+            first_token_time,
+            decode_time: decode_started.elapsed(),
+            stop,
+        })
+    }
+}
+
+fn chatml() -> Result<LlamaChatTemplate, EngineError> {
+    LlamaChatTemplate::new("chatml").map_err(|e| EngineError::Prompt(e.to_string()))
+}
+
+/// The grammar to generate from: no free whitespace between JSON tokens and objects closed
+/// unless the schema says otherwise (a tiny model would otherwise wander into endless blanks
+/// or invent keys until the token limit), and unknown formats tolerated rather than fatal.
+/// The reply is still validated against the caller's schema as it was.
+fn compact(mut schema: Value) -> Value {
+    close_objects(&mut schema);
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+        obj.entry("x-guidance").or_insert_with(|| json!({"whitespace_flexible": false, "lenient": true}));
+    } else if schema == Value::Bool(true) {
+        // `true` allows anything; generate an object.
+        schema = json!({"x-guidance": {"whitespace_flexible": false, "lenient": true}});
+    }
+    schema
+}
+
+fn close_objects(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else { return };
+    let is_object = obj.get("type").and_then(Value::as_str) == Some("object") || obj.contains_key("properties");
+    if is_object && !obj.contains_key("additionalProperties") && !obj.contains_key("patternProperties") {
+        obj.insert("additionalProperties".to_owned(), Value::Bool(false));
+    }
+    for (key, sub) in obj.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" | "definitions" => {
+                if let Some(map) = sub.as_object_mut() {
+                    map.values_mut().for_each(close_objects);
+                }
+            }
+            "items" | "additionalProperties" | "not" => close_objects(sub),
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+                if let Some(list) = sub.as_array_mut() {
+                    list.iter_mut().for_each(close_objects);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A GGUF file starts with the magic `GGUF`; checking it first turns a wrong or truncated file
+/// into a clear error instead of a crash inside llama.cpp.
+fn check_gguf(path: &Path) -> Result<(), EngineError> {
+    let meta = std::fs::metadata(path).map_err(|e| EngineError::model(format!("{}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(EngineError::model(format!("{} is not a file", path.display())));
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map_err(|e| EngineError::model(format!("{}: {e}", path.display())))?;
+    if &magic != b"GGUF" {
+        return Err(EngineError::model(format!("{} is not a GGUF model file", path.display())));
+    }
+    Ok(())
+}

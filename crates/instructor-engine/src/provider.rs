@@ -1,0 +1,255 @@
+//! The engine as an `instructor::Provider`: a chat-completions request in, a completion out,
+//! with the request's `response_format` or forced tool turned into a grammar.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use instructor::{
+    AssistantMessage, BoxFuture, ChatCompletion, Choice, CompletionRequest, FinishReason, FunctionCall, Provider,
+    ProviderError, ProviderErrorKind, Role, ToolCall, Usage,
+};
+use serde_json::{Value, json};
+
+use crate::EngineError;
+use crate::engine::{Constraint, Engine, Sampling, Stop};
+
+/// What the reply must be, read off the request.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    Text(Constraint),
+    /// A forced call to one function: the output is its arguments.
+    Tool {
+        name: String,
+        parameters: Value,
+    },
+    /// Calls to any of these functions: the output is `[{"name", "arguments"}, ...]`.
+    Tools(Vec<(String, Value)>),
+}
+
+fn plan(request: &CompletionRequest) -> Plan {
+    let tools: Vec<(String, Value)> = request
+        .tools
+        .as_ref()
+        .map(|t| t.to_value())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|tool| {
+            let f = tool.get("function")?;
+            let name = f.get("name")?.as_str()?.to_owned();
+            let parameters = f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"}));
+            Some((name, parameters))
+        })
+        .collect();
+    let choice = request.tool_choice.as_ref().map(|c| c.to_value());
+    if !tools.is_empty() {
+        let forced = choice.as_ref().and_then(|c| c.pointer("/function/name")).and_then(Value::as_str);
+        match (forced, choice.as_ref().and_then(Value::as_str)) {
+            (Some(name), _) => {
+                if let Some((name, parameters)) = tools.iter().find(|(n, _)| n == name).cloned() {
+                    return Plan::Tool { name, parameters };
+                }
+            }
+            (None, Some("none")) => {}
+            (None, _) if tools.len() == 1 && choice.is_none() => {
+                let (name, parameters) = tools[0].clone();
+                return Plan::Tool { name, parameters };
+            }
+            (None, _) => return Plan::Tools(tools),
+        }
+    }
+    let format = request.response_format.as_ref().map(|f| f.to_value()).unwrap_or(Value::Null);
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_object") => match format.get("schema") {
+            Some(schema) if schema.is_object() => Plan::Text(Constraint::JsonSchema(schema.clone())),
+            _ => Plan::Text(Constraint::JsonObject),
+        },
+        Some("json_schema") => match format.pointer("/json_schema/schema") {
+            Some(schema) => Plan::Text(Constraint::JsonSchema(schema.clone())),
+            None => Plan::Text(Constraint::JsonObject),
+        },
+        _ => Plan::Text(Constraint::None),
+    }
+}
+
+/// The most tool calls one reply may hold.
+const MAX_CALLS: usize = 16;
+
+/// The schema of a list of calls to any of `tools`.
+fn calls_schema(tools: &[(String, Value)]) -> Value {
+    let variants: Vec<Value> = tools
+        .iter()
+        .map(|(name, parameters)| {
+            json!({
+                "type": "object",
+                "properties": { "name": { "const": name }, "arguments": parameters },
+                "required": ["name", "arguments"],
+            })
+        })
+        .collect();
+    // Greedy decoding on a small model can repeat calls for ever: a bound lets the array close.
+    json!({ "type": "array", "minItems": 1, "maxItems": MAX_CALLS, "items": { "anyOf": variants } })
+}
+
+/// The conversation as (role, text) pairs for the chat template: tool results become user
+/// turns, and an assistant's tool calls become their arguments, since small chat templates
+/// know only system, user and assistant.
+fn transcript(request: &CompletionRequest) -> Vec<(String, String)> {
+    request
+        .messages
+        .iter()
+        .map(|m| {
+            let text = m.content.clone().unwrap_or_default();
+            match m.role {
+                Role::System => ("system".to_owned(), text),
+                Role::User => ("user".to_owned(), text),
+                Role::Assistant if !m.tool_calls.is_empty() => {
+                    let calls: Vec<&str> = m.tool_calls.iter().map(|c| c.function.arguments.as_str()).collect();
+                    ("assistant".to_owned(), calls.join("\n"))
+                }
+                Role::Assistant => ("assistant".to_owned(), text),
+                Role::Tool => ("user".to_owned(), text),
+            }
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Answers a chat-completions request (blocking).
+    pub fn complete_blocking(&self, request: &CompletionRequest) -> Result<ChatCompletion, EngineError> {
+        let plan = plan(request);
+        let constraint = match &plan {
+            Plan::Text(c) => c.clone(),
+            Plan::Tool { parameters, .. } => Constraint::JsonSchema(parameters.clone()),
+            Plan::Tools(tools) => Constraint::JsonSchema(calls_schema(tools)),
+        };
+        let sampling = Sampling {
+            temperature: request.temperature,
+            top_p: request.top_p,
+            seed: request.seed.map_or(0, |s| s as u32),
+            max_tokens: request.max_tokens.unwrap_or(512),
+        };
+        let prompt = self.prompt(&transcript(request))?;
+        let generation = self.generate(&prompt, &constraint, &sampling, None)?;
+        tracing::debug!(
+            prompt_tokens = generation.prompt_tokens,
+            completion_tokens = generation.completion_tokens,
+            prompt_ms = generation.prompt_time.as_millis() as u64,
+            tokens_per_second = generation.tokens_per_second(),
+            "generated"
+        );
+        tracing::trace!(text = %generation.text, "raw output");
+        let mut finish = match generation.stop {
+            Stop::End => FinishReason::Stop,
+            Stop::Length | Stop::Cancelled => FinishReason::Length,
+        };
+        let mut message = AssistantMessage::default();
+        let call = |i: usize, name: &str, arguments: String| ToolCall {
+            id: format!("call_{i}"),
+            kind: "function".to_owned(),
+            function: FunctionCall { name: name.to_owned(), arguments },
+        };
+        match plan {
+            Plan::Text(_) => message.content = Some(generation.text),
+            Plan::Tool { name, .. } => {
+                message.tool_calls = vec![call(0, &name, generation.text)];
+                finish = FinishReason::ToolCalls;
+            }
+            Plan::Tools(_) => match serde_json::from_str::<Vec<Value>>(&generation.text) {
+                Ok(calls) => {
+                    message.tool_calls = calls
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                            call(i, name, c.get("arguments").map(Value::to_string).unwrap_or_default())
+                        })
+                        .collect();
+                    finish = FinishReason::ToolCalls;
+                }
+                // Cut short: hand back the text so the caller's re-ask can show it.
+                Err(_) => message.content = Some(generation.text),
+            },
+        }
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Ok(ChatCompletion {
+            id: format!("chatcmpl-local-{created}"),
+            model: self.name().to_owned(),
+            created,
+            choices: vec![Choice { index: 0, message, finish_reason: Some(finish) }],
+            usage: Some(Usage::new(u64::from(generation.prompt_tokens), u64::from(generation.completion_tokens))),
+        })
+    }
+}
+
+impl Provider for Engine {
+    fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
+        let engine = self.clone();
+        let request = request.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || engine.complete_blocking(&request))
+                .await
+                .map_err(|e| ProviderError::new(ProviderErrorKind::Engine, format!("the engine task failed: {e}")))?
+                .map_err(|e| ProviderError::new(ProviderErrorKind::Engine, e.to_string()))
+        })
+    }
+
+    fn constrains_output(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use instructor::{Message, RawJson};
+    use serde_json::Map;
+
+    fn request(tools: Option<Value>, tool_choice: Option<Value>, response_format: Option<Value>) -> CompletionRequest {
+        let raw = |v: Value| RawJson::new(&v).expect("raw");
+        CompletionRequest {
+            model: "m".into(),
+            messages: vec![Message::user("hi")],
+            tools: tools.map(raw),
+            tool_choice: tool_choice.map(raw),
+            response_format: response_format.map(raw),
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            seed: None,
+            stream: false,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn plans_follow_the_request() {
+        let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+        let tools = json!([{"type": "function", "function": {"name": "A", "parameters": schema}},
+                           {"type": "function", "function": {"name": "B", "parameters": {"type": "object"}}}]);
+        assert_eq!(
+            plan(&request(Some(tools.clone()), Some(json!({"type": "function", "function": {"name": "A"}})), None)),
+            Plan::Tool { name: "A".into(), parameters: schema.clone() }
+        );
+        assert!(
+            matches!(plan(&request(Some(tools.clone()), Some(json!("auto")), None)), Plan::Tools(t) if t.len() == 2)
+        );
+        assert_eq!(plan(&request(Some(tools), Some(json!("none")), None)), Plan::Text(Constraint::None));
+        assert_eq!(
+            plan(&request(None, None, Some(json!({"type": "json_object", "schema": schema.clone()})))),
+            Plan::Text(Constraint::JsonSchema(schema.clone()))
+        );
+        assert_eq!(
+            plan(&request(
+                None,
+                None,
+                Some(json!({"type": "json_schema", "json_schema": {"name": "x", "schema": schema.clone()}}))
+            )),
+            Plan::Text(Constraint::JsonSchema(schema))
+        );
+        assert_eq!(
+            plan(&request(None, None, Some(json!({"type": "json_object"})))),
+            Plan::Text(Constraint::JsonObject)
+        );
+        assert_eq!(plan(&request(None, None, None)), Plan::Text(Constraint::None));
+    }
+}

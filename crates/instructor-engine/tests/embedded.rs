@@ -1,0 +1,190 @@
+//! The embedded model end to end: the default GGUF (fetched by `instructor model pull`, which
+//! `.ci/run` does first), constrained decoding, and the library's providers contract.
+
+use std::sync::OnceLock;
+
+use instructor::{ChatRequest, Client, Mode, ResponseSchema};
+use instructor_engine::{Constraint, Engine, EngineOptions, Sampling, store};
+use serde_json::{Value, json};
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let path = store::default_model_path();
+        assert!(
+            path.exists(),
+            "the default model is not at {}: run `cargo run -p instructor-cli -- model pull` first",
+            path.display()
+        );
+        Engine::load(&path, EngineOptions::default()).expect("the default model loads")
+    })
+}
+
+#[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+struct UserDetails {
+    name: String,
+    age: u32,
+}
+
+fn story() -> ChatRequest {
+    ChatRequest::new("local")
+        .system("You are a world class extractor")
+        .user(r#"Extract the following entities: "Jason is 20""#)
+}
+
+#[tokio::test]
+async fn seed_example_offline_in_every_constrained_mode() {
+    // `Json` is left out: it sends only `{"type":"json_object"}`, so the grammar is any object.
+    for mode in [Mode::JsonSchema, Mode::StructuredOutputs, Mode::Tools, Mode::ToolsStrict] {
+        let client = Client::with_provider(engine().clone()).with_mode(mode);
+        let out = client.chat().create_with_completion::<UserDetails>(story().max_retries(0)).await;
+        let out = out.unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert_eq!(out.value, UserDetails { name: "Jason".into(), age: 20 }, "{mode}");
+        assert!(out.usage.prompt_tokens > 0 && out.usage.completion_tokens > 0);
+    }
+}
+
+#[tokio::test]
+async fn parallel_tools_on_the_embedded_model() {
+    let client = Client::with_provider(engine().clone()).with_mode(Mode::ParallelTools);
+    let users: Vec<UserDetails> = client
+        .chat()
+        .create(ChatRequest::new("local").system("You are a world class extractor").user("Jason is 20. Ann is 31."))
+        .await
+        .expect("calls parse");
+    assert!(!users.is_empty());
+}
+
+#[test]
+fn the_grammar_holds_even_for_awkward_schemas() {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+            "level": {"type": "integer", "minimum": 3, "maximum": 7},
+            "tags": {"type": "array", "items": {"type": "string", "enum": ["x", "y"]}, "minItems": 2, "maxItems": 3}
+        },
+        "required": ["code", "level", "tags"],
+        "additionalProperties": false
+    });
+    let e = engine();
+    let prompt = e.prompt(&[("user".into(), "Write a poem about the sea.".into())]).expect("prompt");
+    let out =
+        e.generate(&prompt, &Constraint::JsonSchema(schema.clone()), &Sampling::default(), None).expect("generates");
+    let value: Value = serde_json::from_str(&out.text).unwrap_or_else(|err| panic!("{err}: {}", out.text));
+    let validator = jsonschema::validator_for(&schema).expect("schema");
+    assert!(validator.is_valid(&value), "{value}");
+    assert!(!out.text.contains(' ') || out.text.contains("\" "), "compact: {}", out.text);
+}
+
+#[test]
+fn schemas_the_grammar_cannot_use_are_errors_not_free_text() {
+    let e = engine();
+    let bad = Constraint::JsonSchema(json!({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}));
+    let err = e.generate("x", &bad, &Sampling::default(), None).expect_err("unresolvable $ref");
+    assert!(err.is_input(), "{err}");
+}
+
+#[test]
+fn bad_model_files_are_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("instructor-engine-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let text = dir.join("not-a-model.gguf");
+    std::fs::write(&text, "hello").expect("write");
+    let truncated = dir.join("truncated.gguf");
+    let head = std::fs::read(store::default_model_path()).expect("model");
+    std::fs::write(&truncated, &head[..4096]).expect("write");
+    for path in [dir.join("missing.gguf"), text, truncated] {
+        let err = Engine::load(&path, EngineOptions::default()).expect_err("not loadable");
+        assert!(err.is_input(), "{}: {err}", path.display());
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+    }
+}
+
+/// One case of the quality set.
+#[derive(serde::Deserialize)]
+struct Case {
+    text: String,
+    schema: Value,
+    expected: Value,
+}
+
+fn cases() -> Vec<Case> {
+    include_str!("data/quality.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a case"))
+        .collect()
+}
+
+/// Fields that match the expected value: numbers and booleans exactly, strings ignoring case
+/// and surrounding space (free-text fields may quote more or less of the source).
+fn matching_fields(expected: &Value, actual: &Value) -> (usize, usize) {
+    match (expected, actual) {
+        (Value::Object(e), a) => e.iter().fold((0, 0), |(hit, total), (k, ev)| {
+            let (h, t) = matching_fields(ev, a.get(k).unwrap_or(&Value::Null));
+            (hit + h, total + t)
+        }),
+        (Value::String(e), Value::String(a)) => {
+            let (e, a) = (e.trim().to_lowercase(), a.trim().to_lowercase());
+            (usize::from(e == a || (e.len() > 8 && (a.contains(&e) || e.contains(&a)))), 1)
+        }
+        (Value::Number(e), Value::Number(a)) => (usize::from(e.as_f64() == a.as_f64()), 1),
+        (Value::Array(e), Value::Array(a)) => {
+            let norm = |v: &Vec<Value>| {
+                let mut s: Vec<String> = v.iter().map(|x| x.to_string().to_lowercase()).collect();
+                s.sort();
+                s
+            };
+            (usize::from(norm(e) == norm(a)), 1)
+        }
+        (e, a) => (usize::from(e == a), 1),
+    }
+}
+
+#[tokio::test]
+async fn quality_set_constrained_vs_prompt_only() {
+    let cases = cases();
+    assert!(cases.len() >= 30, "the quality set has {} cases", cases.len());
+    let constrained = Client::with_provider(engine().clone()).with_mode(Mode::JsonSchema);
+    let prompt_only = constrained.with_mode(Mode::MdJson);
+    let (mut valid, mut hits, mut fields) = (0, 0, 0);
+    let (mut free_valid, mut free_hits) = (0, 0);
+    for case in &cases {
+        let schema = ResponseSchema::from_json(case.schema.clone()).expect("schema");
+        let request = || {
+            ChatRequest::new("local")
+                .system("You are a world class extractor")
+                .user(format!("Extract the following entities: {:?}", case.text))
+                .max_retries(0)
+                .max_tokens(200)
+        };
+        let total = matching_fields(&case.expected, &case.expected).1;
+        fields += total;
+        match constrained.chat().create_value(request(), &schema).await {
+            Ok(out) => {
+                valid += 1;
+                let (h, _) = matching_fields(&case.expected, &out.value);
+                hits += h;
+                if h < total {
+                    eprintln!("constrained  {:?} → {} (expected {})", case.text, out.value, case.expected);
+                }
+            }
+            Err(e) => eprintln!("constrained  {:?} → INVALID: {e}", case.text),
+        }
+        if let Ok(out) = prompt_only.chat().create_value(request(), &schema).await {
+            free_valid += 1;
+            free_hits += matching_fields(&case.expected, &out.value).0;
+        }
+    }
+    let n = cases.len();
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b as f64;
+    eprintln!(
+        "quality set ({n} cases, {fields} fields)\n  constrained: {valid}/{n} schema-valid ({:.0}%), field accuracy {:.0}%\n  prompt only: {free_valid}/{n} schema-valid ({:.0}%), field accuracy {:.0}%",
+        pct(valid, n),
+        pct(hits, fields),
+        pct(free_valid, n),
+        pct(free_hits, fields)
+    );
+    assert_eq!(valid, n, "every constrained reply must satisfy its schema");
+}
