@@ -282,3 +282,26 @@ fn fastrand_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// The README's main job: no provider and no key, so the embedded model answers, offline.
+#[cfg(feature = "embedded")]
+#[test]
+fn with_no_key_the_embedded_model_answers() {
+    let models = instructor_engine::store::model_dir();
+    assert!(
+        instructor_engine::store::default_model_path().exists(),
+        "the default model is not in {}: run `instructor model pull` first",
+        models.display()
+    );
+    let (code, stdout, stderr) = run(instructor()
+        .args(["extract", "--schema"])
+        .arg(user_schema())
+        .arg(r#"Extract the following entities: "Jason is 20""#)
+        .env("INSTRUCTOR_MODEL_DIR", &models));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, format!("{JASON}\n"));
+
+    let (code, stdout, stderr) = run(instructor().args(["model", "list"]).env("INSTRUCTOR_MODEL_DIR", &models));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("SmolLM2-135M-Instruct.Q4_1.gguf"), "{stdout}");
+}

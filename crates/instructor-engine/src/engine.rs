@@ -226,10 +226,14 @@ impl Engine {
             )));
         }
         let threads = inner.options.threads.max(1) as i32;
+        // Size the context to this request: allocating (and clearing) a KV cache and compute
+        // buffers for the full context would cost more than a short prompt's whole prefill.
+        let request_ctx = (needed as u32).next_multiple_of(256).min(n_ctx);
+        let batch_size = (tokens.len() as u32).max(1).next_multiple_of(64).min(request_ctx);
         let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
-            .with_n_batch(n_ctx)
-            .with_n_ubatch(512.min(n_ctx))
+            .with_n_ctx(NonZeroU32::new(request_ctx))
+            .with_n_batch(batch_size)
+            .with_n_ubatch(batch_size.min(512))
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
         let mut ctx = {

@@ -202,22 +202,14 @@ impl Provider for Engine {
 mod tests {
     use super::*;
     use instructor::{Message, RawJson};
-    use serde_json::Map;
 
     fn request(tools: Option<Value>, tool_choice: Option<Value>, response_format: Option<Value>) -> CompletionRequest {
         let raw = |v: Value| RawJson::new(&v).expect("raw");
         CompletionRequest {
-            model: "m".into(),
-            messages: vec![Message::user("hi")],
             tools: tools.map(raw),
             tool_choice: tool_choice.map(raw),
             response_format: response_format.map(raw),
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            seed: None,
-            stream: false,
-            extra: Map::new(),
+            ..CompletionRequest::new("m", vec![Message::user("hi")])
         }
     }
 

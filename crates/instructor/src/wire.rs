@@ -186,6 +186,30 @@ pub struct CompletionRequest {
     pub extra: Map<String, Value>,
 }
 
+impl CompletionRequest {
+    /// A plain request: `model`, `messages`, nothing else set.
+    ///
+    /// ```
+    /// let request = instructor::CompletionRequest::new("m", vec![instructor::Message::user("hi")]);
+    /// assert!(request.tools.is_none() && !request.stream);
+    /// ```
+    pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
+        CompletionRequest {
+            model: model.into(),
+            messages,
+            tools: None,
+            tool_choice: None,
+            response_format: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            seed: None,
+            stream: false,
+            extra: Map::new(),
+        }
+    }
+}
+
 /// Tokens spent, as reported by the server. Adds up across re-asks.
 ///
 /// ```
@@ -469,17 +493,8 @@ mod tests {
     #[test]
     fn request_serialises_raw_fragments_verbatim() {
         let req = CompletionRequest {
-            model: "m".into(),
-            messages: vec![Message::user("hi")],
-            tools: None,
-            tool_choice: None,
             response_format: Some(RawJson::new(&serde_json::json!({"type": "json_object"})).expect("raw")),
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            seed: None,
-            stream: false,
-            extra: Map::new(),
+            ..CompletionRequest::new("m", vec![Message::user("hi")])
         };
         assert_eq!(
             serde_json::to_string(&req).expect("serialises"),
