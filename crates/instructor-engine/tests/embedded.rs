@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let path = store::default_model_path();
-        assert!(
-            path.exists(),
-            "the default model is not at {}: run `cargo run -p instructor-cli -- model pull` first",
-            path.display()
-        );
+        // Fetched (and verified) on first use, like the CLI does; cached afterwards.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let path = std::thread::spawn(move || runtime.block_on(store::ensure_default(&store::Silent)))
+            .join()
+            .expect("pull thread")
+            .expect("the default model can be fetched");
         Engine::load(&path, EngineOptions::default()).expect("the default model loads")
     })
 }

@@ -343,7 +343,9 @@ impl Chat<'_> {
             let unwrap = schema.is_wrapped() && mode != Mode::ParallelTools;
             let mut usage = Usage::default();
             let mut failed: Vec<FailedAttempt> = Vec::new();
-            for attempt in 1..=request.max_retries.saturating_add(1) {
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
                 let attempt_span = tracing::debug_span!("attempt", attempt);
                 for hook in &client.hooks {
                     hook.on_request(&outgoing);
@@ -388,7 +390,6 @@ impl Chat<'_> {
                 outgoing.messages.truncate(original_len);
                 outgoing.messages.extend(reask::turn(&message, &error));
             }
-            Err(Error::request("max_retries overflowed"))
         }
         .instrument(span)
         .await
