@@ -74,7 +74,7 @@ fn the_grammar_holds_even_for_awkward_schemas() {
     let value: Value = serde_json::from_str(&out.text).unwrap_or_else(|err| panic!("{err}: {}", out.text));
     let validator = jsonschema::validator_for(&schema).expect("schema");
     assert!(validator.is_valid(&value), "{value}");
-    assert!(!out.text.contains(' ') || out.text.contains("\" "), "compact: {}", out.text);
+    assert!(!whitespace_outside_strings(&out.text), "the grammar is compact: {}", out.text);
 }
 
 #[test]
@@ -187,4 +187,26 @@ async fn quality_set_constrained_vs_prompt_only() {
         pct(free_hits, fields)
     );
     assert_eq!(valid, n, "every constrained reply must satisfy its schema");
+}
+
+/// Whether JSON text has whitespace between tokens (outside string literals).
+fn whitespace_outside_strings(json: &str) -> bool {
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (false, _, '"') => in_string = true,
+            (false, _, c) if c.is_whitespace() => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+#[test]
+fn the_whitespace_check_can_fail() {
+    assert!(whitespace_outside_strings(r#"{"a": 1}"#));
+    assert!(!whitespace_outside_strings(r#"{"a":"x y \" z"}"#));
 }
