@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::error::{Error, Exhausted, FailedAttempt, ReplyError};
+use crate::error::{Error, Exhausted, FailedAttempt};
 use crate::hooks::Hook;
 use crate::modes::Mode;
 use crate::presets::Preset;
@@ -18,7 +18,8 @@ use crate::provider::{ApiKey, DEFAULT_MAX_BODY, OpenAiCompatible, Provider};
 use crate::request::ChatRequest;
 use crate::retry::RetryPolicy;
 use crate::schema::ResponseSchema;
-use crate::validate::{Check, Validate, decode_typed, no_check};
+use crate::json::Repair;
+use crate::validate::{Check, Decode, ReadOptions, Typed, Validate, no_check, read_reply};
 use crate::wire::{ChatCompletion, CompletionRequest, Message, Role, Usage};
 use crate::{reask, template};
 
@@ -246,6 +247,9 @@ pub struct Extraction<T> {
     pub attempts: u32,
     /// The replies rejected before this one.
     pub failed: Vec<FailedAttempt>,
+    /// What was fixed in the accepted reply to read it (empty for valid JSON); see
+    /// [`ChatRequest::strict`] to refuse repairs.
+    pub repairs: Vec<Repair>,
 }
 
 /// Typed chat completions: `client.chat().create::<T>(request)`.
@@ -272,7 +276,7 @@ impl Chat<'_> {
         T: DeserializeOwned + JsonSchema + Send + 'static,
     {
         let schema = ResponseSchema::of::<T>();
-        self.run(request, &schema, &decode_typed::<T>, no_check()).await
+        self.run(request, &schema, &Typed, no_check()).await
     }
 
     /// As [`create`](Self::create), and the value must also pass [`Validate::validate`]; its
@@ -290,14 +294,13 @@ impl Chat<'_> {
         T: DeserializeOwned + JsonSchema + Validate + Send + 'static,
     {
         let schema = ResponseSchema::of::<T>();
-        self.run(request, &schema, &decode_typed::<T>, Arc::new(|v: &T, ctx: &Value| v.validate(ctx))).await
+        self.run(request, &schema, &Typed, Arc::new(|v: &T, ctx: &Value| v.validate(ctx))).await
     }
 
     /// Asks for a JSON value satisfying a schema known only at run time.
     #[cfg(feature = "dynamic")]
     pub async fn create_value(self, request: ChatRequest, schema: &ResponseSchema) -> Result<Extraction<Value>, Error> {
-        let decode = |json: &str, unwrap: bool| crate::validate::decode_dynamic(schema, json, unwrap);
-        self.run(request, schema, &decode, no_check()).await
+        self.run(request, schema, &crate::validate::Dynamic(schema), no_check()).await
     }
 
     /// The extraction loop: shape, send, extract, decode, check; on a rejected reply, re-ask.
@@ -305,7 +308,7 @@ impl Chat<'_> {
         self,
         request: ChatRequest,
         schema: &ResponseSchema,
-        decode: &(dyn Fn(&str, bool) -> Result<T, ReplyError> + Sync),
+        decoder: &dyn Decode<T>,
         check: Check<T>,
     ) -> Result<Extraction<T>, Error> {
         let client = &self.client.inner;
@@ -339,8 +342,7 @@ impl Chat<'_> {
                 stream: false,
                 extra: request.extra,
             };
-            // ParallelTools replies are a bare array; every other mode answers the (maybe wrapped) schema.
-            let unwrap = schema.is_wrapped() && mode != Mode::ParallelTools;
+            let read = read_options(schema, mode, request.strict);
             let mut usage = Usage::default();
             let mut failed: Vec<FailedAttempt> = Vec::new();
             let mut attempt = 0u32;
@@ -366,11 +368,11 @@ impl Chat<'_> {
                 usage += spent;
                 let outcome = mode
                     .extract(&completion, schema)
-                    .and_then(|reply| decode(&reply.json, unwrap))
-                    .and_then(|value| check(&value, &context).map(|()| value));
+                    .and_then(|reply| read_reply(decoder, &reply.json, read))
+                    .and_then(|(value, repairs)| check(&value, &context).map(|()| (value, repairs)));
                 let error = match outcome {
-                    Ok(value) => {
-                        return Ok(Extraction { value, completion, usage, attempts: attempt, failed });
+                    Ok((value, repairs)) => {
+                        return Ok(Extraction { value, completion, usage, attempts: attempt, failed, repairs });
                     }
                     Err(error) => error,
                 };
@@ -393,6 +395,22 @@ impl Chat<'_> {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// How replies in `mode` are read. ParallelTools replies are a bare array of the items; every
+/// other mode answers the (maybe wrapped) schema.
+pub(crate) fn read_options(schema: &ResponseSchema, mode: Mode, strict: bool) -> ReadOptions<'_> {
+    let parallel = mode == Mode::ParallelTools;
+    let reply_schema = match schema.json().pointer("/properties/value") {
+        Some(array) if parallel && schema.is_wrapped() => array,
+        _ => schema.json(),
+    };
+    ReadOptions {
+        unwrap: schema.is_wrapped() && !parallel,
+        schema: reply_schema,
+        strict,
+        prose_expected: mode.expects_prose(),
     }
 }
 

@@ -40,6 +40,7 @@
 mod client;
 mod error;
 mod hooks;
+pub mod json;
 mod modes;
 mod presets;
 mod provider;

@@ -28,6 +28,7 @@ pub struct ChatRequest {
     pub(crate) max_tokens: Option<u32>,
     pub(crate) seed: Option<i64>,
     pub(crate) context: Option<Value>,
+    pub(crate) strict: bool,
     pub(crate) extra: Map<String, Value>,
 }
 
@@ -44,6 +45,7 @@ impl ChatRequest {
             max_tokens: None,
             seed: None,
             context: None,
+            strict: false,
             extra: Map::new(),
         }
     }
@@ -78,6 +80,19 @@ impl ChatRequest {
     /// Overrides the client's mode for this request.
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = Some(mode);
+        self
+    }
+
+    /// Refuses to repair almost-JSON (single quotes, trailing commas, `"20"` for an integer, ...):
+    /// such a reply is re-asked instead. Off by default; what was repaired is listed in
+    /// [`Extraction::repairs`](crate::Extraction::repairs).
+    ///
+    /// ```
+    /// let request = instructor::ChatRequest::new("gpt-4o-mini").user("Jason is 20").strict(true);
+    /// # let _ = request;
+    /// ```
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
         self
     }
 

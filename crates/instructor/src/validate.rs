@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::ReplyError;
+use crate::error::{ReplyError, ReplyErrorKind};
+use crate::json::{self, Repair, RepairKind};
 #[cfg(feature = "dynamic")]
 use crate::schema::ResponseSchema;
 use crate::schema::WRAPPER_FIELD;
@@ -45,10 +46,39 @@ pub(crate) fn no_check<T>() -> Check<T> {
     Arc::new(|_, _| Ok(()))
 }
 
-/// Turns the reply's JSON into `T`, naming the failing field on error.
+/// Turns a reply's JSON into the target: from text (the fast path for valid JSON) or from a
+/// value the lenient parser repaired.
+pub(crate) trait Decode<T>: Sync {
+    fn from_text(&self, json: &str, unwrap: bool) -> Result<T, ReplyError>;
+    fn from_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError>;
+}
+
+/// Decodes into a Rust type with serde, naming the failing field on error.
 ///
 /// `unwrap` is set when the response schema wrapped `T` as `{"value": T}`; a model that answered
 /// with the bare value is accepted too.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Typed;
+
+impl<T: DeserializeOwned> Decode<T> for Typed {
+    fn from_text(&self, json: &str, unwrap: bool) -> Result<T, ReplyError> {
+        decode_typed(json, unwrap)
+    }
+
+    fn from_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError> {
+        if unwrap {
+            if let Value::Object(members) = &value {
+                if members.len() == 1 {
+                    if let Some(inner) = members.get(WRAPPER_FIELD) {
+                        return deserialize_value::<T>(inner.clone());
+                    }
+                }
+            }
+        }
+        deserialize_value::<T>(value)
+    }
+}
+
 pub(crate) fn decode_typed<T: DeserializeOwned>(json: &str, unwrap: bool) -> Result<T, ReplyError> {
     #[derive(serde::Deserialize)]
     struct Wrapper<T> {
@@ -75,18 +105,90 @@ fn deserialize<T: DeserializeOwned>(json: &str, strip: &str) -> Result<T, ReplyE
     Ok(value)
 }
 
-/// Turns the reply's JSON into a [`Value`] that satisfies a run-time schema.
+fn deserialize_value<T: DeserializeOwned>(value: Value) -> Result<T, ReplyError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = (!path.is_empty() && path != ".").then(|| path.trim_start_matches('.').to_owned());
+        ReplyError::parse(path, e.into_inner().to_string())
+    })
+}
+
+/// Decodes into a [`Value`] that satisfies a run-time schema.
 #[cfg(feature = "dynamic")]
-pub(crate) fn decode_dynamic(schema: &ResponseSchema, json: &str, unwrap: bool) -> Result<Value, ReplyError> {
-    let mut value: Value = serde_json::from_str(json).map_err(|e| ReplyError::parse(None, e.to_string()))?;
-    if unwrap {
-        if let Some(inner) = value.as_object_mut().and_then(|o| o.remove(WRAPPER_FIELD)) {
-            value = inner;
-        }
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dynamic<'s>(pub &'s ResponseSchema);
+
+#[cfg(feature = "dynamic")]
+impl Decode<Value> for Dynamic<'_> {
+    fn from_text(&self, json: &str, unwrap: bool) -> Result<Value, ReplyError> {
+        let value: Value = serde_json::from_str(json).map_err(|e| ReplyError::parse(None, e.to_string()))?;
+        self.from_value(value, unwrap)
     }
-    // The run-time validator was compiled from the caller's schema, which is the unwrapped target.
-    schema.check(&value)?;
-    Ok(value)
+
+    fn from_value(&self, mut value: Value, unwrap: bool) -> Result<Value, ReplyError> {
+        if unwrap {
+            if let Some(inner) = value.as_object_mut().and_then(|o| o.remove(WRAPPER_FIELD)) {
+                value = inner;
+            }
+        }
+        // The run-time validator was compiled from the caller's schema, which is the unwrapped target.
+        self.0.check(&value)?;
+        Ok(value)
+    }
+}
+
+/// What to do with a reply that is not valid JSON for the target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadOptions<'s> {
+    pub unwrap: bool,
+    /// The schema the reply's document answers (the wire schema, or the array for parallel tools).
+    pub schema: &'s Value,
+    /// No repair: only valid JSON (in a fence, for modes that expect one) is accepted.
+    pub strict: bool,
+    /// Text around the document is the mode's protocol, not a fault.
+    pub prose_expected: bool,
+}
+
+/// Reads a reply: valid JSON straight into the target; otherwise leniently parsed, aligned to the
+/// schema, and decoded, with every repair returned. The one place replies are decoded.
+pub(crate) fn read_reply<T>(
+    decoder: &dyn Decode<T>,
+    text: &str,
+    options: ReadOptions<'_>,
+) -> Result<(T, Vec<Repair>), ReplyError> {
+    let first_error = match decoder.from_text(text, options.unwrap) {
+        Ok(value) => return Ok((value, Vec::new())),
+        Err(e) => e,
+    };
+    let parsed = match json::parse_lenient(text) {
+        Ok(parsed) => parsed,
+        // The strict parser's message is the clearer one for a document that starts as JSON.
+        Err(e) if text.trim_start().starts_with(['{', '[']) && first_error.kind() == ReplyErrorKind::Parse => {
+            return Err(ReplyError::parse(first_error.path().map(str::to_owned), format!("{first_error}; {e}")));
+        }
+        Err(e) => return Err(ReplyError::parse(None, e.to_string())),
+    };
+    let mut value = parsed.value;
+    let mut repairs = parsed.repairs;
+    if options.prose_expected {
+        repairs.retain(|r| r.kind != RepairKind::TextAroundJson);
+    }
+    if options.strict {
+        if !repairs.is_empty() {
+            return Err(first_error);
+        }
+    } else {
+        repairs.extend(json::align_to_schema(&mut value, options.schema));
+    }
+    if repairs.is_empty() && !options.prose_expected && !options.strict {
+        // Nothing was repaired, so the strict error stands (it names the field).
+        return Err(first_error);
+    }
+    let value = decoder.from_value(value, options.unwrap)?;
+    if !repairs.is_empty() {
+        tracing::debug!(repairs = %repairs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "), "reply repaired");
+    }
+    Ok((value, repairs))
 }
 
 #[cfg(test)]
@@ -106,6 +208,29 @@ mod tests {
         let e = decode_typed::<Vec<User>>(r#"{"value":[{"name":"a","age":1},{"name":"b","age":-1}]}"#, true)
             .expect_err("invalid");
         assert_eq!(e.path(), Some("[1].age"), "{e}");
+    }
+
+    fn options(schema: &Value) -> ReadOptions<'_> {
+        ReadOptions { unwrap: false, schema, strict: false, prose_expected: false }
+    }
+
+    #[test]
+    fn repairs_what_the_schema_settles_and_records_it() {
+        let schema = serde_json::json!({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}});
+        let (user, repairs) =
+            read_reply::<User>(&Typed, "Sure: {'name': 'Jason', 'age': '20',}", options(&schema)).expect("repaired");
+        assert_eq!(user, User { name: "Jason".into(), age: 20 });
+        let kinds: Vec<_> = repairs.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [RepairKind::TextAroundJson, RepairKind::SingleQuotes, RepairKind::TrailingComma, RepairKind::NumberFromString]
+        );
+        let strict = ReadOptions { strict: true, ..options(&schema) };
+        assert!(read_reply::<User>(&Typed, "{'name': 'Jason', 'age': 20}", strict).is_err());
+        assert!(read_reply::<User>(&Typed, r#"{"name": "Jason", "age": 20}"#, strict).is_ok());
+        // A value that no repair can fix keeps the strict error, naming the field.
+        let e = read_reply::<User>(&Typed, r#"{"name": "Jason", "age": "twenty"}"#, options(&schema)).unwrap_err();
+        assert_eq!(e.path(), Some("age"));
     }
 
     #[test]

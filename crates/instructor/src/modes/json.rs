@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::json;
 
-use super::{Extracted, Shape, find_json, raw, schema_prompt};
+use super::{Extracted, Shape, raw, schema_prompt};
 use crate::error::ReplyError;
 use crate::schema::{ResponseSchema, strict_schema};
 use crate::wire::AssistantMessage;
@@ -51,6 +51,6 @@ pub(super) fn extract(message: &AssistantMessage) -> Result<Extracted<'_>, Reply
         .as_deref()
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ReplyError::missing("the reply has no text"))?;
-    // JSON mode should give bare JSON; tolerate fences and prose from servers that ignore it.
-    Ok(Extracted { json: Cow::Borrowed(find_json(text).unwrap_or(text)) })
+    // JSON mode should give bare JSON; fences and prose from servers that ignore it are repaired.
+    Ok(Extracted { json: Cow::Borrowed(text) })
 }

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{Extracted, Shape, find_json, schema_prompt};
+use super::{Extracted, Shape, schema_prompt};
 use crate::error::ReplyError;
 use crate::schema::ResponseSchema;
 use crate::wire::AssistantMessage;
@@ -19,8 +19,9 @@ pub(super) fn render(schema: &ResponseSchema) -> Result<Shape, String> {
 }
 
 pub(super) fn extract(message: &AssistantMessage) -> Result<Extracted<'_>, ReplyError> {
-    let text = message.content.as_deref().unwrap_or_default();
-    find_json(text)
-        .map(|json| Extracted { json: Cow::Borrowed(json) })
-        .ok_or_else(|| ReplyError::parse(None, "no JSON found in the reply; answer with a ```json fenced block"))
+    // The fenced block is found by the lenient parser, which skips the text around it.
+    match message.content.as_deref() {
+        Some(text) if text.contains(['{', '[']) => Ok(Extracted { json: Cow::Borrowed(text) }),
+        _ => Err(ReplyError::parse(None, "no JSON found in the reply; answer with a ```json fenced block")),
+    }
 }

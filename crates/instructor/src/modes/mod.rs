@@ -61,10 +61,10 @@ pub(crate) struct Shape {
     pub schema_prompt: Option<String>,
 }
 
-/// A reply's JSON, taken out of the completion.
+/// A reply's JSON, taken out of the completion: the document for the response schema, maybe
+/// with prose or fences around it (the lenient parser deals with those).
 #[derive(Debug)]
 pub(crate) struct Extracted<'a> {
-    /// The JSON document for the response schema.
     pub json: Cow<'a, str>,
 }
 
@@ -100,6 +100,11 @@ impl Mode {
             Mode::StructuredOutputs => "structured-outputs",
             Mode::MdJson => "md-json",
         }
+    }
+
+    /// Whether text around the JSON is part of the protocol rather than a fault to repair.
+    pub(crate) fn expects_prose(self) -> bool {
+        self == Mode::MdJson
     }
 
     /// Whether replies come back as tool calls.
@@ -176,39 +181,9 @@ fn raw(value: &serde_json::Value) -> Result<RawJson, String> {
     RawJson::new(value).map_err(|e| e.to_string())
 }
 
-/// Finds the JSON document in a text reply: the text itself, a fenced block, or the outermost
-/// braces. Full repair of almost-JSON is the job of the incremental parser.
-pub(crate) fn find_json(text: &str) -> Option<&str> {
-    let trimmed = text.trim();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        return Some(trimmed);
-    }
-    if let Some(start) = trimmed.find("```") {
-        let after = &trimmed[start + 3..];
-        let body_start = after.find('\n').map_or(0, |i| i + 1);
-        let body = &after[body_start..];
-        let body = body.find("```").map_or(body, |end| &body[..end]).trim();
-        if body.starts_with('{') || body.starts_with('[') {
-            return Some(body);
-        }
-    }
-    let open = trimmed.find(['{', '['])?;
-    let close_char = if trimmed.as_bytes()[open] == b'{' { '}' } else { ']' };
-    let close = trimmed.rfind(close_char)?;
-    (close > open).then(|| &trimmed[open..=close])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_json_in_prose_and_fences() {
-        assert_eq!(find_json(" {\"a\":1} "), Some("{\"a\":1}"));
-        assert_eq!(find_json("Here:\n```json\n{\"a\":1}\n```\nDone"), Some("{\"a\":1}"));
-        assert_eq!(find_json("Sure! {\"a\": {\"b\": 2}} hope that helps"), Some("{\"a\": {\"b\": 2}}"));
-        assert_eq!(find_json("no json here"), None);
-    }
 
     #[test]
     fn mode_names_round_trip() {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::json;
 
-use super::{Extracted, Shape, find_json, raw};
+use super::{Extracted, Shape, raw};
 use crate::error::ReplyError;
 use crate::schema::{ResponseSchema, strict_schema};
 use crate::wire::AssistantMessage;
@@ -33,7 +33,10 @@ pub(super) fn extract<'a>(message: &'a AssistantMessage, schema: &ResponseSchema
         return Ok(Extracted { json: Cow::Borrowed(&call.function.arguments) });
     }
     // Some compatible servers ignore `tool_choice` and answer in text.
-    message.content.as_deref().and_then(find_json).map(|json| Extracted { json: Cow::Borrowed(json) }).ok_or_else(
-        || ReplyError::missing(format!("expected a call to the `{}` tool, got no tool call", schema.name())),
-    )
+    message
+        .content
+        .as_deref()
+        .filter(|text| text.contains('{'))
+        .map(|json| Extracted { json: Cow::Borrowed(json) })
+        .ok_or_else(|| ReplyError::missing(format!("expected a call to the `{}` tool, got no tool call", schema.name())))
 }
