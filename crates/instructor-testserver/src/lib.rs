@@ -20,7 +20,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -38,6 +40,10 @@ pub struct Reply {
     body: Bytes,
     delay: Duration,
     drop_connection: bool,
+    /// A streamed body: each piece is written as its own frame.
+    frames: Option<Arc<Vec<Bytes>>>,
+    /// End a streamed body by breaking the connection instead of finishing it.
+    abort: bool,
 }
 
 impl Reply {
@@ -99,7 +105,81 @@ impl Reply {
 
     /// Any body, as bytes.
     pub fn raw(status: u16, body: impl Into<Bytes>) -> Reply {
-        Reply { status, headers: Vec::new(), body: body.into(), delay: Duration::ZERO, drop_connection: false }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            delay: Duration::ZERO,
+            drop_connection: false,
+            frames: None,
+            abort: false,
+        }
+    }
+
+    /// A `text/event-stream` body written as the given pieces, one frame each (no framing added).
+    pub fn sse_raw(pieces: Vec<String>) -> Reply {
+        let frames = pieces.into_iter().map(Bytes::from).collect();
+        Reply { frames: Some(Arc::new(frames)), ..Reply::raw(200, Bytes::new()) }
+            .header("content-type", "text/event-stream")
+    }
+
+    /// A streamed completion: `chat.completion.chunk` events whose `delta`s are `deltas`, then a
+    /// chunk with `finish_reason`, a usage chunk (10 + 5 tokens) and `[DONE]`.
+    pub fn sse_deltas(deltas: impl IntoIterator<Item = Value>, finish_reason: &str) -> Reply {
+        let event = |choices: Value, usage: Value| {
+            let mut chunk = json!({
+                "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000u64,
+                "model": "test-model", "choices": choices,
+            });
+            if !usage.is_null() {
+                chunk["usage"] = usage;
+            }
+            format!("data: {chunk}\n\n")
+        };
+        let mut pieces: Vec<String> = deltas
+            .into_iter()
+            .map(|delta| event(json!([{ "index": 0, "delta": delta, "finish_reason": null }]), Value::Null))
+            .collect();
+        pieces.push(event(json!([{ "index": 0, "delta": {}, "finish_reason": finish_reason }]), Value::Null));
+        pieces.push(event(json!([]), json!({ "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 })));
+        pieces.push("data: [DONE]\n\n".to_owned());
+        Reply::sse_raw(pieces)
+    }
+
+    /// A streamed text reply, `chunk_chars` characters per event.
+    pub fn stream_text(content: &str, chunk_chars: usize) -> Reply {
+        let mut deltas = vec![json!({ "role": "assistant", "content": "" })];
+        deltas.extend(pieces(content, chunk_chars).into_iter().map(|p| json!({ "content": p })));
+        Reply::sse_deltas(deltas, "stop")
+    }
+
+    /// Streamed tool calls (ids `call_0`, ...): each call's id and name first, then its
+    /// arguments `chunk_chars` characters per event, the calls' pieces interleaved round-robin
+    /// as parallel calls can be.
+    pub fn stream_tool_calls(calls: &[(&str, &str)], chunk_chars: usize) -> Reply {
+        let mut deltas = Vec::new();
+        let mut queues: Vec<VecDeque<String>> = Vec::new();
+        for (i, (name, args)) in calls.iter().enumerate() {
+            deltas.push(json!({ "tool_calls": [{
+                "index": i, "id": format!("call_{i}"), "type": "function",
+                "function": { "name": name, "arguments": "" },
+            }]}));
+            queues.push(pieces(args, chunk_chars).into());
+        }
+        while queues.iter().any(|q| !q.is_empty()) {
+            for (i, queue) in queues.iter_mut().enumerate() {
+                if let Some(piece) = queue.pop_front() {
+                    deltas.push(json!({ "tool_calls": [{ "index": i, "function": { "arguments": piece } }] }));
+                }
+            }
+        }
+        Reply::sse_deltas(deltas, "tool_calls")
+    }
+
+    /// Breaks the connection after the last piece of a streamed body instead of ending it.
+    pub fn abort(mut self) -> Reply {
+        self.abort = true;
+        self
     }
 
     /// Closes the connection without answering.
@@ -118,6 +198,12 @@ impl Reply {
         self.delay = delay;
         self
     }
+}
+
+/// `text` cut into pieces of `n` characters (at least 1).
+pub fn pieces(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
 }
 
 /// A request as the server received it.
@@ -286,7 +372,7 @@ async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
     kill: Arc<Notify>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody<Bytes, std::io::Error>>, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let headers: Vec<(String, String)> = req
@@ -317,7 +403,21 @@ async fn handle(
         kill.notify_one();
         std::future::pending::<()>().await;
     }
-    let mut response = Response::new(Full::new(reply.body));
+    let body = match &reply.frames {
+        Some(frames) => {
+            let frames: Vec<Bytes> = frames.iter().cloned().collect();
+            let abort = reply.abort;
+            let end = if abort {
+                Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "scripted abort")))
+            } else {
+                None
+            };
+            let stream = futures_util::stream::iter(frames.into_iter().map(|b| Ok(Frame::data(b))).chain(end));
+            StreamBody::new(stream).boxed()
+        }
+        None => Full::new(reply.body).map_err(|never| match never {}).boxed(),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in &reply.headers {
         if let (Ok(n), Ok(v)) =

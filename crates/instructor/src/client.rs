@@ -10,15 +10,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::error::{Error, Exhausted, FailedAttempt};
+use crate::error::{Error, Exhausted, FailedAttempt, ReplyError};
 use crate::hooks::Hook;
+use crate::json::Repair;
 use crate::modes::Mode;
 use crate::presets::Preset;
 use crate::provider::{ApiKey, DEFAULT_MAX_BODY, OpenAiCompatible, Provider};
 use crate::request::ChatRequest;
 use crate::retry::RetryPolicy;
 use crate::schema::ResponseSchema;
-use crate::json::Repair;
+use crate::stream::iterable::iterable_stream;
+use crate::stream::partial::{PartialEvent, partial_stream};
 use crate::validate::{Check, Decode, ReadOptions, Typed, Validate, no_check, read_reply};
 use crate::wire::{ChatCompletion, CompletionRequest, Message, Role, Usage};
 use crate::{reask, template};
@@ -303,6 +305,95 @@ impl Chat<'_> {
         self.run(request, schema, &crate::validate::Dynamic(schema), no_check()).await
     }
 
+    /// Streams the value as it arrives: a [`PartialEvent::Partial`] each time it changes, then
+    /// [`PartialEvent::Complete`] with the validated `T`. A final value that fails to parse or
+    /// validate is re-asked as in [`create`](Self::create) (the partials start over, with the next
+    /// [`attempt`](crate::Partial::attempt)). The stream owns what it needs (`'static`).
+    ///
+    /// Work is linear in the reply: each chunk is parsed once, and a partial is a shared handle
+    /// updated in place (drop it before polling again to keep it copy-free).
+    ///
+    /// ```no_run
+    /// # async fn run(client: instructor::Client) -> Result<(), instructor::Error> {
+    /// use futures_util::StreamExt;
+    /// use instructor::{ChatRequest, PartialEvent};
+    ///
+    /// #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    /// struct Report { title: String, findings: Vec<String> }
+    ///
+    /// let mut stream = std::pin::pin!(client.chat().create_partial::<Report>(ChatRequest::new("gpt-4o-mini").user("...")));
+    /// while let Some(event) = stream.next().await {
+    ///     match event? {
+    ///         PartialEvent::Partial(p) => eprintln!("so far: {}", p.json()),
+    ///         PartialEvent::Complete(done) => println!("{}", done.value.title),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn create_partial<T>(
+        self,
+        request: ChatRequest,
+    ) -> impl futures_core::Stream<Item = Result<PartialEvent<T>, Error>> + Send + 'static
+    where
+        T: DeserializeOwned + JsonSchema + Send + 'static,
+    {
+        let schema = ResponseSchema::of::<T>();
+        let call = Call::prepare(self.client, request, &schema);
+        async_stream::stream! {
+            match call {
+                Ok(call) => {
+                    let inner = partial_stream::<T>(call, schema, Box::new(Typed), no_check());
+                    for await item in inner {
+                        yield item;
+                    }
+                }
+                Err(e) => yield Err(e),
+            }
+        }
+    }
+
+    /// Streams the items of a list one by one, each as soon as the model closes it: the model is
+    /// asked for a `Vec<T>`, and items come from the reply's array (or, in `ParallelTools` mode,
+    /// from each tool call). Items are decoded (with schema-aligned repair unless
+    /// [`strict`](ChatRequest::strict)) and checked one at a time; an invalid item is an
+    /// [`Error::Reply`] in its place and the stream goes on. A reply with no item at all is
+    /// re-asked like [`create`](Self::create).
+    ///
+    /// ```no_run
+    /// # async fn run(client: instructor::Client) -> Result<(), instructor::Error> {
+    /// use futures_util::StreamExt;
+    ///
+    /// #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    /// struct User { name: String, age: u32 }
+    ///
+    /// let request = instructor::ChatRequest::new("gpt-4o-mini").user("Jason is 20, Sarah is 30");
+    /// let mut users = std::pin::pin!(client.chat().create_iterable::<User>(request));
+    /// while let Some(user) = users.next().await {
+    ///     println!("{:?}", user?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn create_iterable<T>(
+        self,
+        request: ChatRequest,
+    ) -> impl futures_core::Stream<Item = Result<T, Error>> + Send + 'static
+    where
+        T: DeserializeOwned + JsonSchema + Send + 'static,
+    {
+        let schema = ResponseSchema::of::<Vec<T>>();
+        let call = Call::prepare(self.client, request, &schema);
+        async_stream::stream! {
+            match call {
+                Ok(call) => {
+                    for await item in iterable_stream::<T>(call, schema, no_check()) {
+                        yield item;
+                    }
+                }
+                Err(e) => yield Err(e),
+            }
+        }
+    }
+
     /// The extraction loop: shape, send, extract, decode, check; on a rejected reply, re-ask.
     async fn run<T>(
         self,
@@ -315,86 +406,176 @@ impl Chat<'_> {
         let mode = request.mode.unwrap_or(client.mode);
         let span = tracing::info_span!("instructor.create", model = %request.model, %mode, target = schema.name());
         async move {
-            let shape = schema.shape(mode)?;
-            let context = request.context.unwrap_or(Value::Null);
-            let mut messages = request.messages;
-            if !context.is_null() {
-                template::render(&mut messages, &context)?;
-            }
-            if messages.is_empty() {
-                return Err(Error::request("the request has no messages"));
-            }
-            let schema_enforced = mode == Mode::JsonSchema && client.provider.constrains_output();
-            if let Some(prompt) = shape.schema_prompt.as_deref().filter(|_| !schema_enforced) {
-                add_to_system_prompt(&mut messages, prompt);
-            }
-            let original_len = messages.len();
-            let mut outgoing = CompletionRequest {
-                model: request.model,
-                messages,
-                tools: shape.tools.clone(),
-                tool_choice: shape.tool_choice.clone(),
-                response_format: shape.response_format.clone(),
-                temperature: request.temperature,
-                top_p: request.top_p,
-                max_tokens: request.max_tokens,
-                seed: request.seed,
-                stream: false,
-                extra: request.extra,
-            };
-            let read = read_options(schema, mode, request.strict);
-            let mut usage = Usage::default();
-            let mut failed: Vec<FailedAttempt> = Vec::new();
-            let mut attempt = 0u32;
+            let mut call = Call::prepare(self.client, request, schema)?;
             loop {
-                attempt += 1;
-                let attempt_span = tracing::debug_span!("attempt", attempt);
-                for hook in &client.hooks {
-                    hook.on_request(&outgoing);
-                }
-                let completion = match client.provider.complete(&outgoing).instrument(attempt_span.clone()).await {
+                let attempt_span = call.start_attempt();
+                let completion = match client.provider.complete(&call.outgoing).instrument(attempt_span.clone()).await {
                     Ok(c) => c,
-                    Err(e) => {
-                        for hook in &client.hooks {
-                            hook.on_completion_error(&e);
-                        }
-                        return Err(e.into());
-                    }
+                    Err(e) => return Err(call.provider_failed(e)),
                 };
-                for hook in &client.hooks {
-                    hook.on_response(&completion);
+                match call.evaluate(completion, schema, decoder, &check) {
+                    Ok(extraction) => return Ok(extraction),
+                    Err(Some(error)) => return Err(error),
+                    Err(None) => continue,
                 }
-                let spent = completion.usage.unwrap_or_default();
-                usage += spent;
-                let outcome = mode
-                    .extract(&completion, schema)
-                    .and_then(|reply| read_reply(decoder, &reply.json, read))
-                    .and_then(|(value, repairs)| check(&value, &context).map(|()| (value, repairs)));
-                let error = match outcome {
-                    Ok((value, repairs)) => {
-                        return Ok(Extraction { value, completion, usage, attempts: attempt, failed, repairs });
-                    }
-                    Err(error) => error,
-                };
-                let _entered = attempt_span.enter();
-                tracing::info!(%error, "reply rejected");
-                for hook in &client.hooks {
-                    hook.on_parse_error(&error);
-                }
-                let message = completion.message().cloned().unwrap_or_default();
-                failed.push(FailedAttempt { reply: reply_text(&message), error: error.clone(), usage: spent });
-                if attempt > request.max_retries {
-                    return Err(Exhausted { attempts: failed, last_completion: completion, usage }.into());
-                }
-                for hook in &client.hooks {
-                    hook.on_reask(attempt + 1, &error);
-                }
-                outgoing.messages.truncate(original_len);
-                outgoing.messages.extend(reask::turn(&message, &error));
             }
         }
         .instrument(span)
         .await
+    }
+}
+
+/// One extraction in progress: the shaped request, its attempts so far, and the tokens spent.
+/// Shared by the plain and the streaming paths, so both shape, decode and re-ask alike.
+pub(crate) struct Call {
+    client: Client,
+    pub(crate) mode: Mode,
+    pub(crate) outgoing: CompletionRequest,
+    original_len: usize,
+    context: Value,
+    strict: bool,
+    max_retries: u32,
+    pub(crate) attempt: u32,
+    usage: Usage,
+    failed: Vec<FailedAttempt>,
+}
+
+impl Call {
+    pub(crate) fn prepare(client: &Client, request: ChatRequest, schema: &ResponseSchema) -> Result<Call, Error> {
+        let inner = &client.inner;
+        let mode = request.mode.unwrap_or(inner.mode);
+        let shape = schema.shape(mode)?;
+        let context = request.context.unwrap_or(Value::Null);
+        let mut messages = request.messages;
+        if !context.is_null() {
+            template::render(&mut messages, &context)?;
+        }
+        if messages.is_empty() {
+            return Err(Error::request("the request has no messages"));
+        }
+        let schema_enforced = mode == Mode::JsonSchema && inner.provider.constrains_output();
+        if let Some(prompt) = shape.schema_prompt.as_deref().filter(|_| !schema_enforced) {
+            add_to_system_prompt(&mut messages, prompt);
+        }
+        let original_len = messages.len();
+        let outgoing = CompletionRequest {
+            model: request.model,
+            messages,
+            tools: shape.tools.clone(),
+            tool_choice: shape.tool_choice.clone(),
+            response_format: shape.response_format.clone(),
+            temperature: request.temperature,
+            top_p: request.top_p,
+            max_tokens: request.max_tokens,
+            seed: request.seed,
+            stream: false,
+            extra: request.extra,
+        };
+        Ok(Call {
+            client: client.clone(),
+            mode,
+            outgoing,
+            original_len,
+            context,
+            strict: request.strict,
+            max_retries: request.max_retries,
+            attempt: 0,
+            usage: Usage::default(),
+            failed: Vec::new(),
+        })
+    }
+
+    pub(crate) fn provider(&self) -> &Arc<dyn Provider> {
+        &self.client.inner.provider
+    }
+
+    pub(crate) fn strict(&self) -> bool {
+        self.strict
+    }
+
+    pub(crate) fn context(&self) -> &Value {
+        &self.context
+    }
+
+    /// Counts the attempt, tells the hooks, and returns its span.
+    pub(crate) fn start_attempt(&mut self) -> tracing::Span {
+        self.attempt += 1;
+        for hook in &self.client.inner.hooks {
+            hook.on_request(&self.outgoing);
+        }
+        tracing::debug_span!("attempt", attempt = self.attempt)
+    }
+
+    pub(crate) fn provider_failed(&self, error: crate::ProviderError) -> Error {
+        for hook in &self.client.inner.hooks {
+            hook.on_completion_error(&error);
+        }
+        error.into()
+    }
+
+    /// Reads a completion: the value, or `Err(None)` after setting up a re-ask, or
+    /// `Err(Some(_))` when the attempts are spent.
+    pub(crate) fn evaluate<T>(
+        &mut self,
+        completion: ChatCompletion,
+        schema: &ResponseSchema,
+        decoder: &dyn Decode<T>,
+        check: &Check<T>,
+    ) -> Result<Extraction<T>, Option<Error>> {
+        let hooks = &self.client.inner.hooks;
+        for hook in hooks {
+            hook.on_response(&completion);
+        }
+        let spent = completion.usage.unwrap_or_default();
+        self.usage += spent;
+        let read = read_options(schema, self.mode, self.strict);
+        let outcome = self
+            .mode
+            .extract(&completion, schema)
+            .and_then(|reply| read_reply(decoder, &reply.json, read))
+            .and_then(|(value, repairs)| check(&value, &self.context).map(|()| (value, repairs)));
+        let error = match outcome {
+            Ok((value, repairs)) => {
+                return Ok(Extraction {
+                    value,
+                    completion,
+                    usage: self.usage,
+                    attempts: self.attempt,
+                    failed: std::mem::take(&mut self.failed),
+                    repairs,
+                });
+            }
+            Err(error) => error,
+        };
+        self.reject(completion, error).map_or(Err(None), |e| Err(Some(e)))
+    }
+
+    /// Records a rejected reply; sets up the re-ask, or returns the final error when the
+    /// attempts are spent.
+    pub(crate) fn reject(&mut self, completion: ChatCompletion, error: ReplyError) -> Option<Error> {
+        let hooks = &self.client.inner.hooks;
+        tracing::info!(attempt = self.attempt, %error, "reply rejected");
+        for hook in hooks {
+            hook.on_parse_error(&error);
+        }
+        let spent = completion.usage.unwrap_or_default();
+        let message = completion.message().cloned().unwrap_or_default();
+        self.failed.push(FailedAttempt { reply: reply_text(&message), error: error.clone(), usage: spent });
+        if self.attempt > self.max_retries {
+            let attempts = std::mem::take(&mut self.failed);
+            return Some(Exhausted { attempts, last_completion: completion, usage: self.usage }.into());
+        }
+        for hook in hooks {
+            hook.on_reask(self.attempt + 1, &error);
+        }
+        self.outgoing.messages.truncate(self.original_len);
+        self.outgoing.messages.extend(reask::turn(&message, &error));
+        None
+    }
+
+    /// Adds tokens spent outside [`evaluate`](Self::evaluate).
+    pub(crate) fn spend(&mut self, usage: Usage) {
+        self.usage += usage;
     }
 }
 

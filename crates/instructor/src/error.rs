@@ -36,6 +36,10 @@ pub enum Error {
     /// Every attempt returned a reply that did not parse or validate.
     #[error(transparent)]
     Exhausted(Box<Exhausted>),
+    /// A streamed item did not parse or validate. It cannot be re-asked, since the items before
+    /// it were already handed out; the stream goes on with the next item.
+    #[error("invalid item: {0}")]
+    Reply(ReplyError),
 }
 
 impl Error {
@@ -61,6 +65,11 @@ impl Error {
     /// The provider failed (HTTP status, connection, timeout, unreadable body).
     pub fn is_provider(&self) -> bool {
         matches!(self, Error::Provider(_))
+    }
+
+    /// A streamed item was invalid.
+    pub fn is_reply(&self) -> bool {
+        matches!(self, Error::Reply(_))
     }
 
     /// No valid answer after every re-ask.
@@ -132,6 +141,8 @@ pub enum ProviderErrorKind {
     Decode,
     /// A local engine failed.
     Engine,
+    /// A streamed reply broke off, ended early, or carried an error event.
+    Stream,
 }
 
 /// The provider could not be reached or answered with an error. Never holds the API key.

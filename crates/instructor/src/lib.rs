@@ -48,6 +48,7 @@ mod reask;
 mod request;
 mod retry;
 mod schema;
+mod stream;
 mod template;
 mod validate;
 mod wire;
@@ -67,6 +68,8 @@ pub use provider::{ApiKey, BoxFuture, DEFAULT_MAX_BODY, OpenAiCompatible, Provid
 pub use request::ChatRequest;
 pub use retry::RetryPolicy;
 pub use schema::{ResponseSchema, strict_schema};
+pub use stream::partial::{Partial, PartialEvent};
+pub use stream::{CompletionDelta, DeltaStream, ToolCallDelta};
 pub use validate::Validate;
 pub use wire::{
     AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, FunctionCall, Message, RawJson, Role,

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::error::{ProviderError, ProviderErrorKind};
 use crate::retry::{RetryPolicy, retry_after};
+use crate::stream::{CompletionDelta, DeltaStream, sse_deltas};
 use crate::wire::{ChatCompletion, CompletionRequest};
 
 /// A boxed future, so that providers can be used as trait objects.
@@ -49,6 +50,18 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// prompt: it would only cost prompt tokens and, on small models, distract them.
     fn constrains_output(&self) -> bool {
         false
+    }
+
+    /// Sends one request and streams the reply as deltas. The default completes the request and
+    /// yields the whole completion as one delta, so every provider can be streamed from;
+    /// [`OpenAiCompatible`] streams server-sent events as they arrive.
+    fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
+        Box::pin(async move {
+            let completion = self.complete(request).await?;
+            let delta = CompletionDelta::from_completion(completion);
+            let stream: DeltaStream<'a> = Box::pin(futures_util::stream::once(async move { Ok(delta) }));
+            Ok(stream)
+        })
     }
 }
 
@@ -134,16 +147,20 @@ impl OpenAiCompatible {
         &self.endpoint
     }
 
-    async fn send_with_retries(&self, body: Bytes) -> Result<ChatCompletion, ProviderError> {
+    /// Runs `once` (one HTTP exchange, given its timeout) under the retry policy.
+    async fn with_retries<T, F, Fut>(&self, mut once: F) -> Result<T, ProviderError>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
         let started = Instant::now();
         let mut retry = 0;
         loop {
             let remaining = self.retry.budget.saturating_sub(started.elapsed());
             let timeout = self.retry.timeout.min(remaining);
             let span = tracing::debug_span!("http", retry, endpoint = %self.endpoint);
-            let outcome = self.send_once(body.clone(), timeout).instrument(span).await;
-            let err = match outcome {
-                Ok(completion) => return Ok(completion),
+            let err = match once(timeout).instrument(span).await {
+                Ok(value) => return Ok(value),
                 Err(err) => err,
             };
             let retryable = match err.kind() {
@@ -165,6 +182,26 @@ impl OpenAiCompatible {
             tokio::time::sleep(wait).await;
             retry += 1;
         }
+    }
+
+    /// Opens a streamed reply: retried like a plain request until the server answers with a
+    /// success status; what follows is read as it comes, within the retry budget.
+    async fn open_stream_once(&self, body: Bytes, timeout: Duration) -> Result<reqwest::Response, ProviderError> {
+        let send = self.http.post(&self.endpoint).timeout(self.retry.budget).body(body).send();
+        let response = match tokio::time::timeout(timeout, send).await {
+            Ok(sent) => sent.map_err(|e| transport_error(e, timeout))?,
+            Err(_) => {
+                return Err(ProviderError::new(ProviderErrorKind::Timeout, format!("no answer within {timeout:.1?}")));
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let wait = retry_after(response.headers());
+        let body = read_limited(response, self.max_body, timeout).await?;
+        Err(ProviderError::new(ProviderErrorKind::Status, error_message(status, &body))
+            .with_status(status.as_u16(), wait))
     }
 
     async fn send_once(&self, body: Bytes, timeout: Duration) -> Result<ChatCompletion, ProviderError> {
@@ -196,7 +233,23 @@ impl Provider for OpenAiCompatible {
             let body = serde_json::to_vec(request).map_err(|e| {
                 ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}"))
             })?;
-            self.send_with_retries(Bytes::from(body)).await
+            let body = Bytes::from(body);
+            self.with_retries(|timeout| self.send_once(body.clone(), timeout)).await
+        })
+    }
+
+    fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
+        Box::pin(async move {
+            let mut request = request.clone();
+            request.stream = true;
+            request.extra.insert("stream_options".to_owned(), serde_json::json!({ "include_usage": true }));
+            let body = serde_json::to_vec(&request).map_err(|e| {
+                ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}"))
+            })?;
+            let body = Bytes::from(body);
+            let response = self.with_retries(|timeout| self.open_stream_once(body.clone(), timeout)).await?;
+            let stream: DeltaStream<'a> = Box::pin(sse_deltas(response, self.max_body));
+            Ok(stream)
         })
     }
 }

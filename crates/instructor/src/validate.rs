@@ -49,8 +49,8 @@ pub(crate) fn no_check<T>() -> Check<T> {
 /// Turns a reply's JSON into the target: from text (the fast path for valid JSON) or from a
 /// value the lenient parser repaired.
 pub(crate) trait Decode<T>: Sync {
-    fn from_text(&self, json: &str, unwrap: bool) -> Result<T, ReplyError>;
-    fn from_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError>;
+    fn decode_text(&self, json: &str, unwrap: bool) -> Result<T, ReplyError>;
+    fn decode_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError>;
 }
 
 /// Decodes into a Rust type with serde, naming the failing field on error.
@@ -61,11 +61,11 @@ pub(crate) trait Decode<T>: Sync {
 pub(crate) struct Typed;
 
 impl<T: DeserializeOwned> Decode<T> for Typed {
-    fn from_text(&self, json: &str, unwrap: bool) -> Result<T, ReplyError> {
+    fn decode_text(&self, json: &str, unwrap: bool) -> Result<T, ReplyError> {
         decode_typed(json, unwrap)
     }
 
-    fn from_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError> {
+    fn decode_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError> {
         if unwrap {
             if let Value::Object(members) = &value {
                 if members.len() == 1 {
@@ -120,12 +120,12 @@ pub(crate) struct Dynamic<'s>(pub &'s ResponseSchema);
 
 #[cfg(feature = "dynamic")]
 impl Decode<Value> for Dynamic<'_> {
-    fn from_text(&self, json: &str, unwrap: bool) -> Result<Value, ReplyError> {
+    fn decode_text(&self, json: &str, unwrap: bool) -> Result<Value, ReplyError> {
         let value: Value = serde_json::from_str(json).map_err(|e| ReplyError::parse(None, e.to_string()))?;
-        self.from_value(value, unwrap)
+        self.decode_value(value, unwrap)
     }
 
-    fn from_value(&self, mut value: Value, unwrap: bool) -> Result<Value, ReplyError> {
+    fn decode_value(&self, mut value: Value, unwrap: bool) -> Result<Value, ReplyError> {
         if unwrap {
             if let Some(inner) = value.as_object_mut().and_then(|o| o.remove(WRAPPER_FIELD)) {
                 value = inner;
@@ -156,7 +156,7 @@ pub(crate) fn read_reply<T>(
     text: &str,
     options: ReadOptions<'_>,
 ) -> Result<(T, Vec<Repair>), ReplyError> {
-    let first_error = match decoder.from_text(text, options.unwrap) {
+    let first_error = match decoder.decode_text(text, options.unwrap) {
         Ok(value) => return Ok((value, Vec::new())),
         Err(e) => e,
     };
@@ -184,7 +184,7 @@ pub(crate) fn read_reply<T>(
         // Nothing was repaired, so the strict error stands (it names the field).
         return Err(first_error);
     }
-    let value = decoder.from_value(value, options.unwrap)?;
+    let value = decoder.decode_value(value, options.unwrap)?;
     if !repairs.is_empty() {
         tracing::debug!(repairs = %repairs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "), "reply repaired");
     }
@@ -223,13 +223,19 @@ mod tests {
         let kinds: Vec<_> = repairs.iter().map(|r| r.kind).collect();
         assert_eq!(
             kinds,
-            [RepairKind::TextAroundJson, RepairKind::SingleQuotes, RepairKind::TrailingComma, RepairKind::NumberFromString]
+            [
+                RepairKind::TextAroundJson,
+                RepairKind::SingleQuotes,
+                RepairKind::TrailingComma,
+                RepairKind::NumberFromString
+            ]
         );
         let strict = ReadOptions { strict: true, ..options(&schema) };
         assert!(read_reply::<User>(&Typed, "{'name': 'Jason', 'age': 20}", strict).is_err());
         assert!(read_reply::<User>(&Typed, r#"{"name": "Jason", "age": 20}"#, strict).is_ok());
         // A value that no repair can fix keeps the strict error, naming the field.
-        let e = read_reply::<User>(&Typed, r#"{"name": "Jason", "age": "twenty"}"#, options(&schema)).unwrap_err();
+        let e = read_reply::<User>(&Typed, r#"{"name": "Jason", "age": "twenty"}"#, options(&schema))
+            .expect_err("no repair fixes it");
         assert_eq!(e.path(), Some("age"));
     }
 

@@ -19,4 +19,5 @@ mod parser;
 mod repair;
 
 pub use parser::{JsonStream, ParseError, Parsed, parse_lenient};
+pub(crate) use repair::align_within;
 pub use repair::{Repair, RepairKind, align_to_schema};

@@ -84,7 +84,10 @@ enum Escape {
     /// After a backslash.
     Start,
     /// Inside `\uXXXX`, with the digits read so far.
-    Unicode { digits: u8, code: u32 },
+    Unicode {
+        digits: u8,
+        code: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -497,7 +500,8 @@ impl JsonStream {
                 continue;
             }
             // Copy the plain run up to the next quote, backslash or control character at once.
-            let run = bytes[i..].iter().position(|&c| c == quote || c == b'\\' || c < 0x20).map_or(bytes.len(), |p| i + p);
+            let run =
+                bytes[i..].iter().position(|&c| c == quote || c == b'\\' || c < 0x20).map_or(bytes.len(), |p| i + p);
             if run > i {
                 if self.high_surrogate.take().is_some() {
                     self.push_text("\u{FFFD}", key);
@@ -746,6 +750,7 @@ impl fmt::Display for Parsed {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 

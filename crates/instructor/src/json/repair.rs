@@ -132,6 +132,15 @@ pub fn align_to_schema(value: &mut Value, schema: &Value) -> Vec<Repair> {
     repairs.0
 }
 
+/// As [`align_to_schema`] for a part of a document: `schema` is a subschema of `root`, against
+/// which its `$ref`s resolve.
+pub(crate) fn align_within(value: &mut Value, schema: &Value, root: &Value) -> Vec<Repair> {
+    let mut repairs = Repairs::default();
+    let mut path = String::new();
+    align(value, schema, root, &mut path, &mut repairs, 0);
+    repairs.0
+}
+
 fn resolve<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
     let mut schema = schema;
     // A bounded walk: a `$ref` cycle cannot loop.

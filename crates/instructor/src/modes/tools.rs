@@ -38,5 +38,7 @@ pub(super) fn extract<'a>(message: &'a AssistantMessage, schema: &ResponseSchema
         .as_deref()
         .filter(|text| text.contains('{'))
         .map(|json| Extracted { json: Cow::Borrowed(json) })
-        .ok_or_else(|| ReplyError::missing(format!("expected a call to the `{}` tool, got no tool call", schema.name())))
+        .ok_or_else(|| {
+            ReplyError::missing(format!("expected a call to the `{}` tool, got no tool call", schema.name()))
+        })
 }

@@ -47,8 +47,28 @@ fn spec() -> &'static Value {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/openai-chat-completions.schema.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("the OpenAI spec must be at {}: {e}", path.display()));
-        serde_json::from_str(&text).expect("the spec is JSON")
+        let mut spec: Value = serde_json::from_str(&text).expect("the spec is JSON");
+        honour_nullable(&mut spec);
+        spec
     })
+}
+
+/// The spec keeps OpenAPI 3.0's `nullable: true` in places (`finish_reason` in stream chunks),
+/// which JSON Schema 2020-12 ignores; it means "or null", so say that.
+fn honour_nullable(schema: &mut Value) {
+    match schema {
+        Value::Object(members) => {
+            for member in members.values_mut() {
+                honour_nullable(member);
+            }
+            if members.remove("nullable") == Some(Value::Bool(true)) {
+                let inner = Value::Object(std::mem::take(members));
+                members.insert("anyOf".into(), json!([inner, {"type": "null"}]));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(honour_nullable),
+        _ => {}
+    }
 }
 
 fn validator(component: &str) -> jsonschema::Validator {

@@ -1,0 +1,252 @@
+//! Streamed completions: the deltas a provider yields, the SSE decoding that produces them from
+//! an OpenAI-compatible server, and their assembly back into a [`ChatCompletion`].
+//!
+//! Typed streaming on top of this lives in [`partial`] (`create_partial`) and [`iterable`]
+//! (`create_iterable`); both feed the one incremental parser in [`crate::json`].
+
+pub(crate) mod iterable;
+pub(crate) mod partial;
+pub(crate) mod sse;
+
+use std::pin::Pin;
+
+use futures_core::Stream;
+
+use crate::error::{ProviderError, ProviderErrorKind};
+use crate::wire::{AssistantMessage, ChatCompletion, Choice, FinishReason, FunctionCall, ToolCall, Usage};
+
+/// A stream of deltas from a provider.
+pub type DeltaStream<'a> = Pin<Box<dyn Stream<Item = Result<CompletionDelta, ProviderError>> + Send + 'a>>;
+
+/// One piece of a streamed completion (the first choice of a `chat.completion.chunk`).
+///
+/// ```
+/// let delta = instructor::CompletionDelta { content: Some("{\"na".into()), ..Default::default() };
+/// assert!(delta.tool_calls.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompletionDelta {
+    /// More message text.
+    pub content: Option<String>,
+    /// More refusal text.
+    pub refusal: Option<String>,
+    /// Pieces of tool calls, by index.
+    pub tool_calls: Vec<ToolCallDelta>,
+    /// Set on the choice's last chunk.
+    pub finish_reason: Option<FinishReason>,
+    /// Set on the final chunk when usage was asked for.
+    pub usage: Option<Usage>,
+    /// The completion's id and model, when the chunk names them.
+    pub id: Option<String>,
+    /// The model that answered.
+    pub model: Option<String>,
+}
+
+/// A piece of one tool call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCallDelta {
+    /// Which call (calls in a reply may be interleaved).
+    pub index: u32,
+    /// The call's id (first piece only).
+    pub id: Option<String>,
+    /// The function's name (first piece only).
+    pub name: Option<String>,
+    /// More of the arguments' JSON text.
+    pub arguments: Option<String>,
+}
+
+impl CompletionDelta {
+    /// A whole completion as a single delta: how a provider without native streaming streams.
+    pub fn from_completion(completion: ChatCompletion) -> CompletionDelta {
+        let usage = completion.usage;
+        let mut delta = CompletionDelta {
+            usage,
+            id: Some(completion.id),
+            model: Some(completion.model),
+            ..CompletionDelta::default()
+        };
+        if let Some(choice) = completion.choices.into_iter().next() {
+            delta.content = choice.message.content;
+            delta.refusal = choice.message.refusal;
+            delta.finish_reason = choice.finish_reason;
+            delta.tool_calls = choice
+                .message
+                .tool_calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, call)| ToolCallDelta {
+                    index: i as u32,
+                    id: Some(call.id),
+                    name: Some(call.function.name),
+                    arguments: Some(call.function.arguments),
+                })
+                .collect();
+        }
+        delta
+    }
+}
+
+/// Puts deltas back together into the completion they stream.
+#[derive(Debug, Default)]
+pub(crate) struct Assembler {
+    completion: ChatCompletion,
+    message: AssistantMessage,
+    finish_reason: Option<FinishReason>,
+    /// Calls by their stream index (indices need not start at 0 or be dense).
+    calls: Vec<(u32, ToolCall)>,
+}
+
+impl Assembler {
+    pub(crate) fn push(&mut self, delta: &CompletionDelta) {
+        if let Some(text) = &delta.content {
+            self.message.content.get_or_insert_with(String::new).push_str(text);
+        }
+        if let Some(text) = &delta.refusal {
+            self.message.refusal.get_or_insert_with(String::new).push_str(text);
+        }
+        for piece in &delta.tool_calls {
+            let call = self.call_mut(piece.index);
+            if let Some(id) = &piece.id {
+                call.id.clone_from(id);
+            }
+            if let Some(name) = &piece.name {
+                call.function.name.push_str(name);
+            }
+            if let Some(args) = &piece.arguments {
+                call.function.arguments.push_str(args);
+            }
+        }
+        if delta.finish_reason.is_some() {
+            self.finish_reason.clone_from(&delta.finish_reason);
+        }
+        if let Some(usage) = delta.usage {
+            self.completion.usage = Some(usage);
+        }
+        if let (Some(id), true) = (&delta.id, self.completion.id.is_empty()) {
+            self.completion.id.clone_from(id);
+        }
+        if let (Some(model), true) = (&delta.model, self.completion.model.is_empty()) {
+            self.completion.model.clone_from(model);
+        }
+    }
+
+    /// The index of the call `index` in the order calls appeared.
+    pub(crate) fn call_position(&self, index: u32) -> Option<usize> {
+        self.calls.iter().position(|(i, _)| *i == index)
+    }
+
+    fn call_mut(&mut self, index: u32) -> &mut ToolCall {
+        let position = match self.call_position(index) {
+            Some(p) => p,
+            None => {
+                let call = ToolCall {
+                    id: String::new(),
+                    kind: "function".to_owned(),
+                    function: FunctionCall { name: String::new(), arguments: String::new() },
+                };
+                self.calls.push((index, call));
+                self.calls.len() - 1
+            }
+        };
+        &mut self.calls[position].1
+    }
+
+    pub(crate) fn finish(mut self) -> ChatCompletion {
+        self.message.tool_calls = self.calls.into_iter().map(|(_, call)| call).collect();
+        self.completion.choices = vec![Choice { index: 0, message: self.message, finish_reason: self.finish_reason }];
+        self.completion
+    }
+}
+
+/// Reads an OpenAI-style SSE body into deltas: borrowed decoding of each chunk, `[DONE]`, error
+/// events, and an early end (no `[DONE]` and no finish reason) reported as an error, never a hang
+/// or a silently short reply.
+pub(crate) fn sse_deltas(
+    mut response: reqwest::Response,
+    max_body: usize,
+) -> impl Stream<Item = Result<CompletionDelta, ProviderError>> + Send {
+    async_stream::try_stream! {
+        let mut reader = sse::SseReader::new(max_body);
+        let mut received = 0usize;
+        let mut finished = false;
+        let mut done = false;
+        let mut first = true;
+        'read: loop {
+            let chunk = response.chunk().await.map_err(|e| {
+                ProviderError::new(ProviderErrorKind::Stream, format!("the stream broke: {e}")).with_source(e)
+            })?;
+            let Some(chunk) = chunk else { break };
+            received += chunk.len();
+            if received > max_body {
+                Err(ProviderError::new(
+                    ProviderErrorKind::BodyTooLarge,
+                    format!("the stream exceeds the {max_body}-byte limit"),
+                ))?;
+            }
+            reader.push(&chunk);
+            while let Some(event) = reader.next_event() {
+                let event = event.map_err(|e| ProviderError::new(ProviderErrorKind::Stream, e.to_string()))?;
+                if event.data == "[DONE]" {
+                    done = true;
+                    break 'read;
+                }
+                let delta = decode_event(event.event, event.data, first)?;
+                first &= delta.id.is_none();
+                finished |= delta.finish_reason.is_some();
+                yield delta;
+            }
+        }
+        if !done && (!finished || reader.finish() == sse::Finish::Truncated) {
+            Err(ProviderError::new(
+                ProviderErrorKind::Stream,
+                "the stream ended before the completion was finished",
+            ))?;
+        }
+    }
+}
+
+/// `meta`: whether to keep the chunk's id and model (every chunk repeats them; one copy is enough).
+fn decode_event(event: Option<&str>, data: &str, meta: bool) -> Result<CompletionDelta, ProviderError> {
+    let chunk = sse::decode_chunk(data).map_err(|e| {
+        let start: String = data.chars().take(200).collect();
+        ProviderError::new(ProviderErrorKind::Decode, format!("a stream chunk is not JSON ({e}): {start}"))
+    })?;
+    if let Some(error) = chunk.error.as_ref() {
+        let message = error.message.as_deref().unwrap_or("unknown error");
+        let kind = error.kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default();
+        let code = error.code.as_ref().map(|c| format!(" [code {c}]")).unwrap_or_default();
+        return Err(ProviderError::new(
+            ProviderErrorKind::Stream,
+            format!("the server reported an error{kind}{code}: {message}"),
+        ));
+    }
+    if event == Some("error") {
+        let start: String = data.chars().take(200).collect();
+        return Err(ProviderError::new(ProviderErrorKind::Stream, format!("the server reported an error: {start}")));
+    }
+    let mut delta = CompletionDelta {
+        usage: chunk.usage,
+        id: chunk.id.filter(|_| meta).map(|s| s.into_owned()),
+        model: chunk.model.filter(|_| meta).map(|s| s.into_owned()),
+        ..CompletionDelta::default()
+    };
+    // Only the first choice is read (`n` is 1).
+    if let Some(choice) = chunk.choices.into_iter().find(|c| c.index == 0) {
+        delta.content = choice.delta.content.map(|s| s.into_owned());
+        delta.refusal = choice.delta.refusal.map(|s| s.into_owned());
+        delta.finish_reason = choice.finish_reason.as_deref().map(FinishReason::from);
+        delta.tool_calls = choice
+            .delta
+            .tool_calls
+            .into_iter()
+            .map(|call| {
+                let (name, arguments) = match call.function {
+                    Some(f) => (f.name.map(|s| s.into_owned()), f.arguments.map(|s| s.into_owned())),
+                    None => (None, None),
+                };
+                ToolCallDelta { index: call.index, id: call.id.map(|s| s.into_owned()), name, arguments }
+            })
+            .collect();
+    }
+    Ok(delta)
+}
