@@ -102,6 +102,11 @@ impl Client {
         }
     }
 
+    /// The provider requests go to (to send a [`CompletionRequest`] of your own, streamed or not).
+    pub fn provider(&self) -> &Arc<dyn Provider> {
+        &self.inner.provider
+    }
+
     /// The default mode.
     pub fn mode(&self) -> Mode {
         self.inner.mode

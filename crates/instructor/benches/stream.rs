@@ -1,0 +1,246 @@
+//! Streaming cost: partial values and iterables over a long list, against reading the same
+//! stream without parsing, in one run. A loopback server in a child process streams a list of N
+//! objects (id, name, email, tags) four characters per SSE event.
+//!
+//! ```sh
+//! cargo bench -p instructor --bench stream
+//! ```
+//!
+//! Targets: partial streaming at N=5,000 under 0.5 s of CPU and at most 3× the no-parse
+//! baseline; N5000/N1000 ≤ 6 (linear); iterable at N=5,000 under 0.3 s. CPU is the client
+//! process's user + system time; the server's is not counted.
+#![allow(unsafe_code)] // clock_gettime
+
+use std::io::{BufRead, BufReader};
+use std::pin::pin;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use instructor::{ChatRequest, Client, Mode, PartialEvent};
+use instructor_testserver::{Reply, TestServer};
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct Contact {
+    id: u64,
+    name: String,
+    email: String,
+    tags: Vec<String>,
+}
+
+const CHUNK_CHARS: usize = 4;
+
+fn items(n: usize) -> String {
+    let items: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id":{i},"name":"Person number {i}","email":"person{i}@example.com","tags":["t{}","vip"]}}"#,
+                i % 7
+            )
+        })
+        .collect();
+    format!("{{\"value\":[{}]}}", items.join(","))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        serve(n);
+        return;
+    }
+    let rounds = if std::env::var("BENCH_QUICK").is_ok() { 1 } else { 5 };
+    // `BENCH_ONLY=raw|events|partial|iterable`: one N=5,000 run of one kind, for its peak memory.
+    if let Ok(which) = std::env::var("BENCH_ONLY") {
+        let large = Server::spawn(5_000);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let before = peak_rss_mb();
+        rt.block_on(async {
+            match which.as_str() {
+                "raw" => read_raw(&large.url).await,
+                "events" => read_events(&large.url).await,
+                "partial" => drop(partial(&large.url, 5_000).await),
+                _ => iterable(&large.url, 5_000).await,
+            }
+        });
+        println!("{which}: peak RSS {:.1} MB (before the run {before:.1} MB)", peak_rss_mb());
+        return;
+    }
+    let small = Server::spawn(1_000);
+    let large = Server::spawn(5_000);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let doc_large = items(5_000).len();
+
+    let mut baseline_small = Vec::new();
+    let mut baseline_large = Vec::new();
+    let mut framed_large = Vec::new();
+    let mut partial_small = Vec::new();
+    let mut partial_large = Vec::new();
+    let mut iterable_large = Vec::new();
+    let mut partials_seen = 0;
+    for _ in 0..rounds {
+        baseline_small.push(cpu(|| rt.block_on(read_raw(&small.url))).0);
+        baseline_large.push(cpu(|| rt.block_on(read_raw(&large.url))).0);
+        framed_large.push(cpu(|| rt.block_on(read_events(&large.url))).0);
+        partial_small.push(cpu(|| rt.block_on(partial(&small.url, 1_000))).0);
+        let (t, seen) = cpu(|| rt.block_on(partial(&large.url, 5_000)));
+        partial_large.push(t);
+        partials_seen = seen;
+        iterable_large.push(cpu(|| rt.block_on(iterable(&large.url, 5_000))).0);
+    }
+    let [bs, bl, fl, ps, pl, il] =
+        [&baseline_small, &baseline_large, &framed_large, &partial_small, &partial_large, &iterable_large]
+            .map(|v| median(v));
+    let events = doc_large.div_ceil(CHUNK_CHARS);
+    println!("streaming a list of N objects, {CHUNK_CHARS} characters per SSE event; client CPU, median of {rounds}");
+    println!(
+        "  N=5,000: document {:.0} KB, {events} events, {partials_seen} partial values yielded",
+        doc_large as f64 / 1e3
+    );
+    println!("  no-parse baseline (HTTP bytes only)   N=1,000 {:>8.1} ms   N=5,000 {:>8.1} ms", bs * 1e3, bl * 1e3);
+    println!("  SSE events + chunk decode, no partials                     N=5,000 {:>8.1} ms", fl * 1e3);
+    println!("  create_partial                        N=1,000 {:>8.1} ms   N=5,000 {:>8.1} ms", ps * 1e3, pl * 1e3);
+    println!("  create_iterable                                            N=5,000 {:>8.1} ms", il * 1e3);
+    println!();
+    check("partial N=5,000 CPU (s)", pl, "<", 0.5);
+    check("partial N=5,000 / no-parse baseline", pl / bl, "<=", 3.0);
+    check("partial N=5,000 / N=1,000 (linear: 5)", pl / ps, "<=", 6.0);
+    check("iterable N=5,000 CPU (s)", il, "<", 0.3);
+    println!("  (for reference) partial / SSE-decoding baseline {:.2}×", pl / fl);
+    println!("  peak RSS of the client process {:.1} MB (document {:.1} MB)", peak_rss_mb(), doc_large as f64 / 1e6);
+}
+
+fn check(what: &str, value: f64, op: &str, target: f64) {
+    let ok = if op == "<" { value < target } else { value <= target };
+    println!("  {what:<40} {value:>7.3}  (target {op} {target}) {}", if ok { "ok" } else { "MISSED" });
+}
+
+fn client(url: &str) -> Client {
+    Client::builder().base_url(url).api_key("sk-bench").mode(Mode::Json).build().expect("client")
+}
+
+fn request() -> ChatRequest {
+    ChatRequest::new("bench").user("List the contacts.").max_retries(0)
+}
+
+/// The stream's bytes, read and counted: what any client pays.
+async fn read_raw(url: &str) {
+    let body = serde_json::json!({"model": "bench", "messages": [{"role": "user", "content": "x"}], "stream": true});
+    let mut response = reqwest::Client::new()
+        .post(format!("{url}/chat/completions"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("response");
+    let mut bytes = 0;
+    while let Some(chunk) = response.chunk().await.expect("chunk") {
+        bytes += chunk.len();
+    }
+    assert!(bytes > 0);
+}
+
+/// The stream read through the library's SSE reader and chunk decoding (the provider's delta
+/// stream), without the JSON document being parsed.
+async fn read_events(url: &str) {
+    let client = client(url);
+    let request = instructor::CompletionRequest::new("bench", vec![instructor::Message::user("x")]);
+    let mut deltas = client.provider().stream(&request).await.expect("stream");
+    let mut text = 0;
+    while let Some(delta) = deltas.next().await {
+        text += delta.expect("delta").content.map_or(0, |c| c.len());
+    }
+    assert!(text > 0);
+}
+
+async fn partial(url: &str, n: usize) -> usize {
+    let client = client(url);
+    let mut stream = pin!(client.chat().create_partial::<Vec<Contact>>(request()));
+    let mut seen = 0;
+    let mut done = false;
+    while let Some(event) = stream.next().await {
+        match event.expect("event") {
+            PartialEvent::Partial(p) => {
+                seen += 1;
+                std::hint::black_box(p.json().as_array().map(Vec::len));
+            }
+            PartialEvent::Complete(extraction) => {
+                assert_eq!(extraction.value.len(), n);
+                done = true;
+            }
+        }
+    }
+    assert!(done);
+    seen
+}
+
+async fn iterable(url: &str, n: usize) {
+    let client = client(url);
+    let stream = client.chat().create_iterable::<Contact>(request());
+    let count = stream.map(|item| item.expect("item")).count().await;
+    assert_eq!(count, n);
+}
+
+fn cpu<R>(f: impl FnOnce() -> R) -> (f64, R) {
+    let start = process_cpu();
+    let r = f();
+    ((process_cpu() - start).as_secs_f64(), r)
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Peak resident memory of this process (`VmHWM`; `getrusage` would report cargo's, which
+/// survives `exec`).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// The loopback server, in a child process so its CPU is not counted.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn spawn(n: usize) -> Server {
+        let exe = std::env::current_exe().expect("bench binary");
+        let mut child =
+            Command::new(exe).args(["--serve", &n.to_string()]).stdout(Stdio::piped()).spawn().expect("server process");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut url = String::new();
+        BufReader::new(stdout).read_line(&mut url).expect("server url");
+        Server { child, url: url.trim().to_owned() }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn serve(n: usize) {
+    let server = TestServer::start_with_workers(1);
+    server.record(false);
+    server.set_fallback(Reply::stream_text(&items(n), CHUNK_CHARS));
+    println!("{}", server.url());
+    std::thread::sleep(Duration::from_secs(3600));
+}
