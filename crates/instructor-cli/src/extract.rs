@@ -2,10 +2,12 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use instructor::{ChatRequest, Client, Mode, Preset, ResponseSchema, RetryPolicy};
+use futures_util::StreamExt;
+use instructor::{ChatRequest, Client, Mode, PartialEvent, Preset, ResponseSchema, RetryPolicy};
 
 use crate::Failure;
 
@@ -49,6 +51,13 @@ pub(crate) struct ExtractArgs {
     /// CPU threads for the embedded model.
     #[arg(long, value_name = "N", default_value_t = 2)]
     threads: u32,
+    /// Stream: print each partial value as one compact JSON line as it grows, the final value last.
+    #[arg(long)]
+    stream: bool,
+    /// With --stream: extract a list, printing each item as one JSON line as soon as it is
+    /// complete. --schema describes one item (or the whole array).
+    #[arg(long, requires = "stream")]
+    iter: bool,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -60,6 +69,12 @@ pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
     let text = read_text(args.text.as_deref())?;
     let (client, model) = connect(&args).await?;
     let request = ChatRequest::new(model).system(&args.system).user(text).max_retries(args.max_retries);
+    if args.iter {
+        return stream_items(&client, request, schema).await;
+    }
+    if args.stream {
+        return stream_partials(&client, request, schema).await;
+    }
     let extraction = client.chat().create_value(request, &schema).await?;
     tracing::info!(
         attempts = extraction.attempts,
@@ -76,13 +91,86 @@ pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// One compact JSON line on stdout, flushed, so a reader downstream sees it at once.
+fn print_line(out: &mut impl Write, value: &serde_json::Value) -> Result<(), Failure> {
+    serde_json::to_writer(&mut *out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::usage(format!("cannot write the answer: {e}")))
+}
+
+/// `--stream`: NDJSON of the partial values, then the validated value.
+async fn stream_partials(client: &Client, request: ChatRequest, schema: ResponseSchema) -> Result<(), Failure> {
+    let stream = client.chat().create_partial_value(request, Arc::new(schema));
+    let mut stream = std::pin::pin!(stream);
+    let mut stdout = std::io::stdout().lock();
+    while let Some(event) = stream.next().await {
+        match event? {
+            PartialEvent::Partial(partial) => print_line(&mut stdout, partial.json())?,
+            PartialEvent::Complete(extraction) => {
+                tracing::info!(attempts = extraction.attempts, tokens = extraction.usage.total_tokens, "extracted");
+                print_line(&mut stdout, &extraction.value)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--stream --iter`: one line per item; an invalid item is reported on stderr and the rest go
+/// on, and the exit status says that something was left out.
+async fn stream_items(client: &Client, request: ChatRequest, item: ResponseSchema) -> Result<(), Failure> {
+    let stream = client.chat().create_iterable_value(request, Arc::new(item));
+    let mut stream = std::pin::pin!(stream);
+    let mut stdout = std::io::stdout().lock();
+    let mut invalid = 0usize;
+    let mut items = 0usize;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(value) => {
+                items += 1;
+                print_line(&mut stdout, &value)?;
+            }
+            Err(e) if e.is_reply() => {
+                invalid += 1;
+                eprintln!("instructor: skipped an item: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if invalid > 0 {
+        return Err(Failure::invalid(format!("{invalid} of {} items did not validate", items + invalid)));
+    }
+    Ok(())
+}
+
 fn load_schema(args: &ExtractArgs) -> Result<ResponseSchema, Failure> {
     let path = args.schema.display();
     let text =
         std::fs::read_to_string(&args.schema).map_err(|e| Failure::usage(format!("cannot read schema {path}: {e}")))?;
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Failure::usage(format!("schema {path} is not JSON: {e}")))?;
+    if args.iter {
+        value = item_schema(value);
+    }
     ResponseSchema::from_json(value).map_err(|e| Failure::usage(format!("schema {path}: {e}")))
+}
+
+/// For `--iter`: an array schema's items (keeping its definitions), or the schema itself.
+fn item_schema(mut schema: serde_json::Value) -> serde_json::Value {
+    if schema.get("type").and_then(|t| t.as_str()) != Some("array") {
+        return schema;
+    }
+    let Some(root) = schema.as_object_mut() else { return schema };
+    let Some(mut items) = root.remove("items").filter(|i| i.is_object()) else { return schema };
+    if let Some(obj) = items.as_object_mut() {
+        for defs in ["$defs", "definitions"] {
+            if let Some(d) = root.remove(defs) {
+                obj.insert(defs.into(), d);
+            }
+        }
+    }
+    items
 }
 
 fn read_text(arg: Option<&str>) -> Result<String, Failure> {

@@ -1,6 +1,7 @@
 //! `instructor`: typed extraction from the shell.
 //!
-//! Stdout carries only the answer (one JSON value); diagnostics go to stderr. Exit codes:
+//! Stdout carries only the answer (one JSON value, or one per line with `--stream`);
+//! diagnostics go to stderr. Exit codes:
 //! 0 ok, 2 usage or bad input, 3 no valid answer after re-asks, 4 provider or HTTP failure.
 
 mod extract;
@@ -44,6 +45,11 @@ impl Failure {
         Failure { code: 2, message: message.into() }
     }
 
+    /// Replies that did not validate: exit 3.
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Failure { code: 3, message: message.into() }
+    }
+
     /// A provider, network or engine failure: exit 4.
     #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
     pub(crate) fn provider(message: impl Into<String>) -> Self {
@@ -53,7 +59,7 @@ impl Failure {
 
 impl From<instructor::Error> for Failure {
     fn from(e: instructor::Error) -> Self {
-        let code = if e.is_exhausted() {
+        let code = if e.is_exhausted() || e.is_reply() {
             3
         } else if e.is_provider() {
             4

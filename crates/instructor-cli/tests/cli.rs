@@ -53,6 +53,47 @@ fn prints_exactly_the_value() {
 }
 
 #[test]
+fn stream_prints_partials_then_the_value_as_ndjson() {
+    for mode in ["json-schema", "tools", "md-json"] {
+        let server = TestServer::start();
+        server.push(match mode {
+            "tools" => Reply::stream_tool_calls(&[("UserDetails", JASON)], 3),
+            "md-json" => Reply::stream_text(&format!("```json\n{JASON}\n```"), 2),
+            _ => Reply::stream_text(JASON, 1),
+        });
+        let (code, stdout, stderr) = run(extract(&server, mode).args(["--stream", "Jason is 20"]));
+        assert_eq!(code, 0, "{mode}: {stderr}");
+        let lines: Vec<Value> =
+            stdout.lines().map(|l| serde_json::from_str(l).expect("each line is one JSON value")).collect();
+        assert!(lines.len() > 3, "{mode}: {stdout}");
+        assert_eq!(lines.last(), Some(&serde_json::json!({"name": "Jason", "age": 20})), "{mode}");
+        assert_eq!(lines[0], serde_json::json!({}), "{mode}: the first partial is the empty object");
+        assert!(lines.iter().any(|l| l == &serde_json::json!({"name": "Ja"})) || mode != "json-schema", "{stdout}");
+        assert_eq!(server.requests()[0].body["stream"], true);
+    }
+}
+
+#[test]
+fn stream_iter_prints_one_line_per_item() {
+    let server = TestServer::start();
+    let people = r#"{"value": [{"name":"Jason","age":20}, {"name":"Ann","age":"31"}, {"name":"Bo","age":-1}, {"name":"Cy","age":40}]}"#;
+    server.push(Reply::stream_text(people, 4));
+    let (code, stdout, stderr) =
+        run(extract(&server, "json").args(["--stream", "--iter", "Jason is 20, Ann 31, Cy 40"]));
+    assert_eq!(
+        stdout, "{\"name\":\"Jason\",\"age\":20}\n{\"name\":\"Ann\",\"age\":31}\n{\"name\":\"Cy\",\"age\":40}\n",
+        "the string \"31\" is repaired; the negative age is left out"
+    );
+    assert_eq!(code, 3, "an invalid item makes the exit status 3: {stderr}");
+    assert!(stderr.contains("[2]"), "the invalid item is named: {stderr}");
+    let body = &server.requests()[0].body;
+    assert_eq!(body["response_format"], serde_json::json!({"type": "json_object"}));
+    // --iter without --stream is a usage error.
+    let (code, _, stderr) = run(extract(&server, "json").args(["--iter", "x"]));
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
 fn reads_text_from_stdin() {
     let server = TestServer::start();
     server.push(Reply::tool_call("UserDetails", JASON));

@@ -399,6 +399,52 @@ impl Chat<'_> {
         }
     }
 
+    /// [`create_partial`](Self::create_partial) for a schema known only at run time.
+    #[cfg(feature = "dynamic")]
+    pub fn create_partial_value(
+        self,
+        request: ChatRequest,
+        schema: Arc<ResponseSchema>,
+    ) -> impl futures_core::Stream<Item = Result<PartialEvent<Value>, Error>> + Send + 'static {
+        let call = Call::prepare(self.client, request, &schema);
+        async_stream::stream! {
+            match call {
+                Ok(call) => {
+                    let decoder = Box::new(crate::validate::DynamicShared(Arc::clone(&schema)));
+                    for await item in partial_stream::<Value>(call, schema, decoder, no_check()) {
+                        yield item;
+                    }
+                }
+                Err(e) => yield Err(e),
+            }
+        }
+    }
+
+    /// [`create_iterable`](Self::create_iterable) for items described by a schema known only at
+    /// run time; each item is checked against `item`.
+    #[cfg(feature = "dynamic")]
+    pub fn create_iterable_value(
+        self,
+        request: ChatRequest,
+        item: Arc<ResponseSchema>,
+    ) -> impl futures_core::Stream<Item = Result<Value, Error>> + Send + 'static {
+        let prepared = item.list_of().map(Arc::new).and_then(|list| {
+            let call = Call::prepare(self.client, request, &list)?;
+            Ok((call, list))
+        });
+        async_stream::stream! {
+            match prepared {
+                Ok((call, list)) => {
+                    let check: Check<Value> = Arc::new(move |value: &Value, _: &Value| item.check(value));
+                    for await value in iterable_stream::<Value>(call, list, check) {
+                        yield value;
+                    }
+                }
+                Err(e) => yield Err(e),
+            }
+        }
+    }
+
     /// The extraction loop: shape, send, extract, decode, check; on a rejected reply, re-ask.
     async fn run<T>(
         self,

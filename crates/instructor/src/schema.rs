@@ -115,6 +115,47 @@ impl ResponseSchema {
         Ok(built)
     }
 
+    /// A schema for a list of `self`'s values (for streaming them one by one): `self`'s schema
+    /// as the items of an array, its `$defs` moved to the root so that references still resolve.
+    ///
+    /// ```
+    /// let item = instructor::ResponseSchema::from_json(serde_json::json!({"type": "integer"})).unwrap();
+    /// let list = item.list_of().unwrap();
+    /// assert!(list.is_wrapped());
+    /// ```
+    #[cfg(feature = "dynamic")]
+    pub fn list_of(&self) -> Result<ResponseSchema, Error> {
+        let mut item = self.original_item();
+        let mut root = serde_json::Map::new();
+        root.insert("type".into(), json!("array"));
+        if let Some(obj) = item.as_object_mut() {
+            for defs in ["$defs", "definitions"] {
+                if let Some(d) = obj.remove(defs) {
+                    root.insert(defs.into(), d);
+                }
+            }
+        }
+        root.insert("items".into(), item);
+        ResponseSchema::from_json(Value::Object(root))
+    }
+
+    /// The caller's schema, without the `{"value": ...}` wrapper.
+    #[cfg(feature = "dynamic")]
+    fn original_item(&self) -> Value {
+        if !self.wrapped {
+            return self.schema.clone();
+        }
+        let mut inner = self.schema.pointer(&format!("/properties/{WRAPPER_FIELD}")).cloned().unwrap_or(json!({}));
+        if let (Some(obj), Some(root)) = (inner.as_object_mut(), self.schema.as_object()) {
+            for defs in ["$defs", "definitions"] {
+                if let Some(d) = root.get(defs) {
+                    obj.insert(defs.into(), d.clone());
+                }
+            }
+        }
+        inner
+    }
+
     fn build(mut schema: Value) -> ResponseSchema {
         if let Some(obj) = schema.as_object_mut() {
             obj.remove("$schema");

@@ -137,6 +137,22 @@ impl Decode<Value> for Dynamic<'_> {
     }
 }
 
+/// [`Dynamic`] owning its schema, for streams that outlive the caller's borrow.
+#[cfg(feature = "dynamic")]
+#[derive(Debug, Clone)]
+pub(crate) struct DynamicShared(pub Arc<ResponseSchema>);
+
+#[cfg(feature = "dynamic")]
+impl Decode<Value> for DynamicShared {
+    fn decode_text(&self, json: &str, unwrap: bool) -> Result<Value, ReplyError> {
+        Dynamic(&self.0).decode_text(json, unwrap)
+    }
+
+    fn decode_value(&self, value: Value, unwrap: bool) -> Result<Value, ReplyError> {
+        Dynamic(&self.0).decode_value(value, unwrap)
+    }
+}
+
 /// What to do with a reply that is not valid JSON for the target.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReadOptions<'s> {

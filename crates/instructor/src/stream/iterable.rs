@@ -93,7 +93,8 @@ impl Items {
     }
 }
 
-/// Decodes one item: straight, or aligned to the item schema first (unless strict).
+/// Decodes one item, aligned to the item schema first unless strict (repairs are logged: a
+/// stream of items has nowhere to carry them).
 fn decode_item<T: DeserializeOwned>(
     mut item: Value,
     index: usize,
@@ -101,20 +102,28 @@ fn decode_item<T: DeserializeOwned>(
     root: &Value,
     strict: bool,
 ) -> Result<T, ReplyError> {
-    let error = match T::deserialize(&item) {
-        Ok(value) => return Ok(value),
-        Err(e) => e,
-    };
-    let path = format!("[{index}]");
     if let (Some(schema), false) = (item_schema, strict) {
-        if !json::align_within(&mut item, schema, root).is_empty() {
-            return serde_path_to_error::deserialize(item).map_err(|e| {
-                let inner = e.path().to_string();
-                ReplyError::parse(Some(format!("{path}{}", inner.trim_start_matches('.'))), e.into_inner().to_string())
-            });
+        let repairs = json::align_within(&mut item, schema, root);
+        if !repairs.is_empty() {
+            tracing::debug!(index, repairs = ?repairs, "item repaired");
         }
     }
-    Err(ReplyError::parse(Some(path), error.to_string()))
+    serde_path_to_error::deserialize(item).map_err(|e| {
+        let inner = e.path().to_string();
+        let inner = if inner == "." { "" } else { inner.as_str() };
+        let sep = if inner.is_empty() || inner.starts_with('[') { "" } else { "." };
+        ReplyError::parse(Some(format!("[{index}]{sep}{inner}")), e.into_inner().to_string())
+    })
+}
+
+/// A check's error, located at the item.
+fn at_item(error: ReplyError, index: usize) -> ReplyError {
+    let path = match error.path() {
+        Some(p) if p.starts_with('[') => format!("[{index}]{p}"),
+        Some(p) => format!("[{index}].{p}"),
+        None => format!("[{index}]"),
+    };
+    ReplyError::new(error.kind(), Some(path), error.message().to_owned())
 }
 
 /// The stream behind [`Chat::create_iterable`](crate::Chat::create_iterable).
@@ -174,7 +183,7 @@ where
                     }
                     for item in items.ready.drain(..) {
                         let decoded = decode_item::<T>(item, index, item_schema.as_ref(), &root, call.strict())
-                            .and_then(|value| check(&value, call.context()).map(|()| value));
+                            .and_then(|value| check(&value, call.context()).map(|()| value).map_err(|e| at_item(e, index)));
                         index += 1;
                         yield decoded.map_err(Error::Reply);
                     }
@@ -183,7 +192,7 @@ where
             items.finish();
             for item in items.ready.drain(..) {
                 let decoded = decode_item::<T>(item, index, item_schema.as_ref(), &root, call.strict())
-                    .and_then(|value| check(&value, call.context()).map(|()| value));
+                    .and_then(|value| check(&value, call.context()).map(|()| value).map_err(|e| at_item(e, index)));
                 index += 1;
                 yield decoded.map_err(Error::Reply);
             }
