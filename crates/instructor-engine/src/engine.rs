@@ -210,6 +210,19 @@ impl Engine {
         sampling: &Sampling,
         cancel: Option<&AtomicBool>,
     ) -> Result<Generation, EngineError> {
+        self.generate_streaming(prompt, constraint, sampling, cancel, &mut |_| {})
+    }
+
+    /// As [`generate`](Self::generate), handing each new piece of text to `on_text` as it is
+    /// decoded (whole UTF-8 characters only: a token may end inside one).
+    pub fn generate_streaming(
+        &self,
+        prompt: &str,
+        constraint: &Constraint,
+        sampling: &Sampling,
+        cancel: Option<&AtomicBool>,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation, EngineError> {
         let started = Instant::now();
         let inner = &*self.inner;
         let matcher = self.matcher(constraint)?;
@@ -270,6 +283,7 @@ impl Engine {
         let decode_started = Instant::now();
         let mut first_token_time = Duration::ZERO;
         let mut out: Vec<u8> = Vec::new();
+        let mut emitted = 0usize;
         let mut position = batch.n_tokens();
         let mut generated = 0u32;
         let mut stop = Stop::Length;
@@ -291,11 +305,22 @@ impl Engine {
             }
             generated += 1;
             vocab.token_to_piece_into(token, &mut out, false, None);
+            let whole = match std::str::from_utf8(&out[emitted..]) {
+                Ok(text) => text,
+                Err(e) => std::str::from_utf8(&out[emitted..emitted + e.valid_up_to()]).unwrap_or_default(),
+            };
+            if !whole.is_empty() {
+                on_text(whole);
+                emitted += whole.len();
+            }
             batch.clear();
             batch.add(token, position, &[0], true).map_err(|e| EngineError::Inference(format!("batch: {e}")))?;
             position += 1;
             logits_index = 0;
             ctx.decode(&mut batch).map_err(|e| EngineError::Inference(format!("decode: {e}")))?;
+        }
+        if emitted < out.len() {
+            on_text(&String::from_utf8_lossy(&out[emitted..]));
         }
         Ok(Generation {
             text: String::from_utf8_lossy(&out).into_owned(),

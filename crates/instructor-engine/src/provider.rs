@@ -1,11 +1,13 @@
 //! The engine as an `instructor::Provider`: a chat-completions request in, a completion out,
 //! with the request's `response_format` or forced tool turned into a grammar.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use instructor::{
-    AssistantMessage, BoxFuture, ChatCompletion, Choice, CompletionRequest, FinishReason, FunctionCall, Provider,
-    ProviderError, ProviderErrorKind, Role, ToolCall, Usage,
+    AssistantMessage, BoxFuture, ChatCompletion, Choice, CompletionDelta, CompletionRequest, DeltaStream, FinishReason,
+    FunctionCall, Provider, ProviderError, ProviderErrorKind, Role, ToolCall, ToolCallDelta, Usage,
 };
 use serde_json::{Value, json};
 
@@ -116,6 +118,18 @@ fn transcript(request: &CompletionRequest) -> Vec<(String, String)> {
 impl Engine {
     /// Answers a chat-completions request (blocking).
     pub fn complete_blocking(&self, request: &CompletionRequest) -> Result<ChatCompletion, EngineError> {
+        self.complete_streaming(request, None, &mut |_| {})
+    }
+
+    /// As [`complete_blocking`](Self::complete_blocking), handing out the reply as it is
+    /// generated: text for a text reply, the arguments of a forced tool call. (Several tool calls
+    /// are one grammar-constrained array, handed out whole at the end.)
+    pub fn complete_streaming(
+        &self,
+        request: &CompletionRequest,
+        cancel: Option<&AtomicBool>,
+        on_delta: &mut dyn FnMut(CompletionDelta),
+    ) -> Result<ChatCompletion, EngineError> {
         let plan = plan(request);
         let constraint = match &plan {
             Plan::Text(c) => c.clone(),
@@ -129,7 +143,25 @@ impl Engine {
             max_tokens: request.max_tokens.unwrap_or(512),
         };
         let prompt = self.prompt(&transcript(request))?;
-        let generation = self.generate(&prompt, &constraint, &sampling, None)?;
+        let mut first = true;
+        let mut on_text = |text: &str| {
+            let delta = match &plan {
+                Plan::Text(_) => CompletionDelta { content: Some(text.to_owned()), ..CompletionDelta::default() },
+                Plan::Tool { name, .. } => CompletionDelta {
+                    tool_calls: vec![ToolCallDelta {
+                        index: 0,
+                        id: first.then(|| "call_0".to_owned()),
+                        name: first.then(|| name.clone()),
+                        arguments: Some(text.to_owned()),
+                    }],
+                    ..CompletionDelta::default()
+                },
+                Plan::Tools(_) => return,
+            };
+            first = false;
+            on_delta(delta);
+        };
+        let generation = self.generate_streaming(&prompt, &constraint, &sampling, cancel, &mut on_text)?;
         tracing::debug!(
             prompt_tokens = generation.prompt_tokens,
             completion_tokens = generation.completion_tokens,
@@ -182,6 +214,41 @@ impl Engine {
 }
 
 impl Provider for Engine {
+    /// Token by token: generation runs on a blocking thread and its pieces come through a
+    /// channel; dropping the stream cancels the generation.
+    fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
+        let engine = self.clone();
+        let request = request.clone();
+        Box::pin(async move {
+            let (sender, mut receiver) =
+                tokio::sync::mpsc::unbounded_channel::<Result<CompletionDelta, ProviderError>>();
+            let cancel = Arc::new(AtomicBool::new(false));
+            let worker_cancel = Arc::clone(&cancel);
+            tokio::task::spawn_blocking(move || {
+                let mut on_delta = |delta: CompletionDelta| {
+                    if sender.send(Ok(delta)).is_err() {
+                        worker_cancel.store(true, Ordering::Relaxed);
+                    }
+                };
+                let last = match engine.complete_streaming(&request, Some(&worker_cancel), &mut on_delta) {
+                    // The closing delta: what was not streamed (parallel tool calls), the finish
+                    // reason and the usage.
+                    Ok(completion) => Ok(closing_delta(completion)),
+                    Err(e) => Err(ProviderError::new(ProviderErrorKind::Engine, e.to_string())),
+                };
+                sender.send(last).ok();
+            });
+            let guard = CancelOnDrop(cancel);
+            let stream: DeltaStream<'a> = Box::pin(async_stream::stream! {
+                let _guard = guard;
+                while let Some(delta) = receiver.recv().await {
+                    yield delta;
+                }
+            });
+            Ok(stream)
+        })
+    }
+
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         let engine = self.clone();
         let request = request.clone();
@@ -196,6 +263,27 @@ impl Provider for Engine {
     fn constrains_output(&self) -> bool {
         true
     }
+}
+
+/// Stops a generation whose stream was dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The last delta of a streamed generation: the finish reason, the usage, and any tool calls
+/// that were not streamed piece by piece.
+fn closing_delta(completion: ChatCompletion) -> CompletionDelta {
+    let streamed_calls = completion.message().is_some_and(|m| m.tool_calls.len() == 1);
+    let mut whole = CompletionDelta::from_completion(completion);
+    whole.content = None;
+    if streamed_calls {
+        whole.tool_calls.clear();
+    }
+    whole
 }
 
 #[cfg(test)]

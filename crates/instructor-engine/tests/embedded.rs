@@ -45,6 +45,33 @@ async fn seed_example_offline_in_every_constrained_mode() {
 }
 
 #[tokio::test]
+async fn the_embedded_model_streams_token_by_token() {
+    use futures_util::StreamExt;
+    use instructor::PartialEvent;
+    for mode in [Mode::JsonSchema, Mode::Tools] {
+        let client = Client::with_provider(engine().clone()).with_mode(mode);
+        let events: Vec<PartialEvent<UserDetails>> = client
+            .chat()
+            .create_partial::<UserDetails>(story().max_retries(0))
+            .map(|e| e.unwrap_or_else(|e| panic!("{mode}: {e}")))
+            .collect()
+            .await;
+        let partials = events.iter().filter(|e| matches!(e, PartialEvent::Partial(_))).count();
+        assert!(partials >= 3, "{mode}: {partials} partials: the reply arrives in pieces");
+        let Some(PartialEvent::Complete(done)) = events.last() else { panic!("{mode}: a final value") };
+        assert_eq!(done.value, UserDetails { name: "Jason".into(), age: 20 }, "{mode}");
+        assert!(done.usage.completion_tokens > 0, "usage comes with the last delta");
+    }
+    // Dropping the stream part-way cancels the generation; the engine serves the next request.
+    let client = Client::with_provider(engine().clone()).with_mode(Mode::JsonSchema);
+    let mut stream = std::pin::pin!(client.chat().create_partial::<UserDetails>(story()));
+    assert!(stream.next().await.is_some());
+    drop(stream);
+    let user: UserDetails = client.chat().create(story()).await.expect("still serving");
+    assert_eq!(user.age, 20);
+}
+
+#[tokio::test]
 async fn parallel_tools_on_the_embedded_model() {
     let client = Client::with_provider(engine().clone()).with_mode(Mode::ParallelTools);
     let users: Vec<UserDetails> = client

@@ -172,7 +172,9 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
 fn whole_and_chunked_agree(text: &str, cuts: &[Index]) -> Result<(), TestCaseError> {
     {
         let cs: Vec<char> = text.chars().collect();
-        prop_assume!(!cs.windows(2).any(|w| w[0] == '\\' && !w[1].is_ascii()));
+        if cs.windows(2).any(|w| w[0] == '\\' && !w[1].is_ascii()) {
+            return Ok(());
+        }
     }
     let whole = parse_lenient(text);
     let chunked = feed(&chunks(text, cuts));
