@@ -20,37 +20,8 @@ pub(crate) struct ExtractArgs {
     /// A JSON Schema file describing the value to extract.
     #[arg(long, value_name = "FILE")]
     schema: PathBuf,
-    /// A known provider: openai, anyscale, together, groq, fireworks, mistral, deepseek,
-    /// openrouter, ollama, vllm, llamacpp, lmstudio.
-    #[arg(long, value_name = "NAME")]
-    provider: Option<String>,
-    /// Any OpenAI-compatible endpoint, e.g. http://localhost:8080/v1.
-    #[arg(long, value_name = "URL")]
-    base_url: Option<String>,
-    /// The environment variable holding the API key (default: the provider's, e.g. OPENAI_API_KEY).
-    #[arg(long, value_name = "VAR")]
-    api_key_env: Option<String>,
-    /// The model; `provider/model` also picks the provider.
-    #[arg(long)]
-    model: Option<String>,
-    /// How to ask for structured output (default: the provider's preferred mode).
-    #[arg(long, value_parser = parse_mode)]
-    mode: Option<Mode>,
-    /// The system prompt.
-    #[arg(long, value_name = "TEXT", default_value = DEFAULT_SYSTEM)]
-    system: String,
-    /// Re-asks after a reply that does not validate.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    max_retries: u32,
-    /// Seconds to wait for each HTTP request.
-    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
-    timeout: f64,
-    /// Run this local GGUF model in-process instead of calling a provider.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["provider", "base_url"])]
-    model_path: Option<PathBuf>,
-    /// CPU threads for the embedded model.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    threads: u32,
+    #[command(flatten)]
+    connect: ConnectArgs,
     /// Stream: print each partial value as one compact JSON line as it grows, the final value last.
     #[arg(long)]
     stream: bool,
@@ -60,6 +31,42 @@ pub(crate) struct ExtractArgs {
     iter: bool,
 }
 
+/// Where requests go and how they are asked: shared by `extract` and `batch`.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectArgs {
+    /// A known provider: openai, anyscale, together, groq, fireworks, mistral, deepseek,
+    /// openrouter, ollama, vllm, llamacpp, lmstudio.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// Any OpenAI-compatible endpoint, e.g. http://localhost:8080/v1.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+    /// The environment variable holding the API key (default: the provider's, e.g. OPENAI_API_KEY).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) api_key_env: Option<String>,
+    /// The model; `provider/model` also picks the provider.
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// How to ask for structured output (default: the provider's preferred mode).
+    #[arg(long, value_parser = parse_mode)]
+    pub(crate) mode: Option<Mode>,
+    /// The system prompt.
+    #[arg(long, value_name = "TEXT", default_value = DEFAULT_SYSTEM)]
+    pub(crate) system: String,
+    /// Re-asks after a reply that does not validate.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) max_retries: u32,
+    /// Seconds to wait for each HTTP request.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub(crate) timeout: f64,
+    /// Run this local GGUF model in-process instead of calling a provider.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["provider", "base_url"])]
+    pub(crate) model_path: Option<PathBuf>,
+    /// CPU threads for the embedded model.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub(crate) threads: u32,
+}
+
 fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
 }
@@ -67,8 +74,8 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
     let schema = load_schema(&args)?;
     let text = read_text(args.text.as_deref())?;
-    let (client, model) = connect(&args).await?;
-    let request = ChatRequest::new(model).system(&args.system).user(text).max_retries(args.max_retries);
+    let (client, model) = connect(&args.connect).await?;
+    let request = ChatRequest::new(model).system(&args.connect.system).user(text).max_retries(args.connect.max_retries);
     if args.iter {
         return stream_items(&client, request, schema).await;
     }
@@ -145,15 +152,16 @@ async fn stream_items(client: &Client, request: ChatRequest, item: ResponseSchem
 }
 
 fn load_schema(args: &ExtractArgs) -> Result<ResponseSchema, Failure> {
-    let path = args.schema.display();
-    let text =
-        std::fs::read_to_string(&args.schema).map_err(|e| Failure::usage(format!("cannot read schema {path}: {e}")))?;
-    let mut value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Failure::usage(format!("schema {path} is not JSON: {e}")))?;
-    if args.iter {
-        value = item_schema(value);
-    }
-    ResponseSchema::from_json(value).map_err(|e| Failure::usage(format!("schema {path}: {e}")))
+    let value = read_schema(&args.schema)?;
+    let value = if args.iter { item_schema(value) } else { value };
+    ResponseSchema::from_json(value).map_err(|e| Failure::usage(format!("schema {}: {e}", args.schema.display())))
+}
+
+/// A JSON Schema file, as JSON.
+pub(crate) fn read_schema(path: &std::path::Path) -> Result<serde_json::Value, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("cannot read schema {shown}: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| Failure::usage(format!("schema {shown} is not JSON: {e}")))
 }
 
 /// For `--iter`: an array schema's items (keeping its definitions), or the schema itself.
@@ -194,7 +202,7 @@ fn read_text(arg: Option<&str>) -> Result<String, Failure> {
 
 /// Picks the endpoint, key, model and mode from the flags, the `provider/model` string and the
 /// environment; with none of them (or with `--model-path`), the embedded model.
-async fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
+pub(crate) async fn connect(args: &ConnectArgs) -> Result<(Client, String), Failure> {
     let mut preset = args.provider.as_deref().map(str::parse::<Preset>).transpose().map_err(Failure::usage)?;
     let mut model = args.model.clone();
     if let (None, Some(m)) = (preset, args.model.as_deref()) {
@@ -254,7 +262,7 @@ async fn connect(args: &ExtractArgs) -> Result<(Client, String), Failure> {
 
 /// The embedded model: `--model-path`, else the cached default (fetched on first use).
 #[cfg(feature = "embedded")]
-async fn embedded(args: &ExtractArgs) -> Result<(Client, String), Failure> {
+async fn embedded(args: &ConnectArgs) -> Result<(Client, String), Failure> {
     use instructor_engine::{Engine, EngineOptions};
     let path = match &args.model_path {
         Some(p) => p.clone(),
@@ -271,7 +279,7 @@ async fn embedded(args: &ExtractArgs) -> Result<(Client, String), Failure> {
 }
 
 #[cfg(not(feature = "embedded"))]
-async fn embedded(_: &ExtractArgs) -> Result<(Client, String), Failure> {
+async fn embedded(_: &ConnectArgs) -> Result<(Client, String), Failure> {
     Err(Failure::usage(
         "no provider configured: pass --provider NAME or --base-url URL, or set OPENAI_API_KEY \
          (this build has no embedded model)",

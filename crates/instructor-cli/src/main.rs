@@ -4,6 +4,7 @@
 //! diagnostics go to stderr. Exit codes:
 //! 0 ok, 2 usage or bad input, 3 no valid answer after re-asks, 4 provider or HTTP failure.
 
+mod batch;
 mod extract;
 #[cfg(feature = "embedded")]
 mod model;
@@ -27,6 +28,9 @@ struct Cli {
 enum Command {
     /// Extract one JSON value that satisfies a JSON Schema from TEXT (or stdin).
     Extract(extract::ExtractArgs),
+    /// Extract from every record of a file (JSON lines or CSV) into JSON lines: concurrent,
+    /// rate-limited, resumable.
+    Batch(batch::BatchArgs),
     /// Manage local models for the embedded engine.
     #[cfg(feature = "embedded")]
     Model(model::ModelArgs),
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Extract(args) => extract::run(args).await,
+            Command::Batch(args) => batch::run(args).await,
             #[cfg(feature = "embedded")]
             Command::Model(args) => model::run(args).await,
         }

@@ -217,6 +217,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The body parsed as JSON (`Null` if it was not JSON).
     pub body: Value,
+    /// When the request arrived.
+    pub received: std::time::Instant,
 }
 
 impl Recorded {
@@ -383,7 +385,7 @@ async fn handle(
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if state.record.load(Ordering::Relaxed) {
         let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        lock(&state.requests).push(Recorded { method, path, headers, body });
+        lock(&state.requests).push(Recorded { method, path, headers, body, received: std::time::Instant::now() });
     }
     let reply = lock(&state.script)
         .pop_front()

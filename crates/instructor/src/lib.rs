@@ -37,6 +37,7 @@
 //! the mode takes the JSON out of the reply → it is decoded into `T` and [`Validate`]d → on a
 //! rejected reply the model is re-asked with the error, up to `max_retries` times.
 
+mod batch;
 mod client;
 mod error;
 mod hooks;
@@ -59,6 +60,7 @@ pub mod blocking;
 #[cfg(feature = "garde")]
 pub mod garde;
 
+pub use batch::{BatchItem, BatchOptions};
 pub use client::{Chat, Client, ClientBuilder, Extraction};
 pub use error::{Error, Exhausted, FailedAttempt, ProviderError, ProviderErrorKind, ReplyError, ReplyErrorKind};
 pub use hooks::Hook;

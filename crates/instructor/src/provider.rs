@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use tracing::Instrument;
 
 use crate::error::{ProviderError, ProviderErrorKind};
-use crate::retry::{RetryPolicy, retry_after};
+use crate::retry::{RetryPolicy, SharedPause, retry_after};
 use crate::stream::{CompletionDelta, DeltaStream, sse_deltas};
 use crate::wire::{ChatCompletion, CompletionRequest};
 
@@ -102,6 +102,7 @@ pub struct OpenAiCompatible {
     endpoint: String,
     retry: RetryPolicy,
     max_body: usize,
+    pause: SharedPause,
 }
 
 impl fmt::Debug for OpenAiCompatible {
@@ -139,7 +140,7 @@ impl OpenAiCompatible {
             .default_headers(headers)
             .build()
             .map_err(|e| crate::Error::request(format!("cannot build the HTTP client: {e}")))?;
-        Ok(OpenAiCompatible { http, endpoint, retry, max_body })
+        Ok(OpenAiCompatible { http, endpoint, retry, max_body, pause: SharedPause::default() })
     }
 
     /// The URL requests go to.
@@ -159,6 +160,7 @@ impl OpenAiCompatible {
             let remaining = self.retry.budget.saturating_sub(started.elapsed());
             let timeout = self.retry.timeout.min(remaining);
             let span = tracing::debug_span!("http", retry, endpoint = %self.endpoint);
+            self.pause.wait().await;
             let err = match once(timeout).instrument(span).await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
@@ -172,6 +174,9 @@ impl OpenAiCompatible {
                 return Err(err);
             }
             let wait = self.retry.backoff(retry, err.retry_after());
+            if err.status() == Some(429) {
+                self.pause.extend(wait);
+            }
             if started.elapsed() + wait >= self.retry.budget {
                 return Err(ProviderError::new(
                     ProviderErrorKind::Budget,

@@ -152,6 +152,11 @@ impl ChatRequest {
         &self.model
     }
 
+    /// The reply's token allowance, or `default` when none was set.
+    pub(crate) fn max_tokens_or(&self, default: u32) -> u32 {
+        self.max_tokens.unwrap_or(default)
+    }
+
     /// The messages so far.
     pub fn messages(&self) -> &[Message] {
         &self.messages

@@ -1,7 +1,8 @@
 //! The one HTTP retry policy: which failures are retried, and how long to wait between tries.
 //! Re-asking a model whose reply did not validate is a different loop (see `chat`), and never sleeps.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::HeaderMap;
 
@@ -152,6 +153,36 @@ mod tests {
         }
         for s in [400, 401, 403, 404, 422] {
             assert!(!p.is_retryable_status(s), "{s}");
+        }
+    }
+}
+
+/// A pause shared by every request of one client. A 429 means the account, not the request, is
+/// over its limit, so the wait it asks for holds back every request (a batch's workers too),
+/// not just the one that got it.
+#[derive(Debug, Default)]
+pub(crate) struct SharedPause {
+    until: Mutex<Option<Instant>>,
+}
+
+impl SharedPause {
+    /// Holds every request for at least `wait` from now.
+    pub(crate) fn extend(&self, wait: Duration) {
+        let end = Instant::now() + wait;
+        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        if until.is_none_or(|u| u < end) {
+            *until = Some(end);
+        }
+    }
+
+    /// Waits out the current pause, if any.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let until = *self.until.lock().unwrap_or_else(|e| e.into_inner());
+            match until {
+                Some(end) if end > Instant::now() => tokio::time::sleep_until(end.into()).await,
+                _ => return,
+            }
         }
     }
 }
