@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
-use instructor::{BatchItem, BatchOptions, ChatRequest, Error, ResponseSchema};
+use instructor::{BatchItem, BatchOptions, ChatRequest, Error, RemoteBatchOptions, ResponseSchema};
 use serde_json::{Map, Value, json};
 
 use crate::Failure;
-use crate::extract::{ConnectArgs, connect, read_schema};
+use crate::extract::{ConnectArgs, Connection, connect, read_schema};
 
 #[derive(Debug, Args)]
 pub(crate) struct BatchArgs {
@@ -38,9 +38,10 @@ pub(crate) struct BatchArgs {
     schema: PathBuf,
     #[command(flatten)]
     connect: ConnectArgs,
-    /// Records in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    concurrency: usize,
+    /// Records in flight at once (default 16; 1 on the embedded model, which uses every thread
+    /// it is given for one generation).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
     /// At most N requests per minute.
     #[arg(long, value_name = "N")]
     rpm: Option<u32>,
@@ -59,6 +60,13 @@ pub(crate) struct BatchArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Submit the records through the provider's Batch API (`/files` + `/batches`), wait for the
+    /// batch, and validate every result; no re-asks (rerun failed records live with --retry-failed).
+    #[arg(long)]
+    remote: bool,
+    /// With --remote: seconds between status checks.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "remote")]
+    poll_secs: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,7 +90,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(format!("cannot read input {}: {e}", args.input.display())))?;
     let done = resume(&args.output, args.retry_failed)?;
     let total = count_records(&args.input, format)?;
-    let (client, model) = connect(&args.connect).await?;
+    let Connection { client, model, local } = connect(&args.connect).await?;
     let output = Output::open(&args.output)?;
     let progress = Progress::new(total, done.len(), args.quiet);
 
@@ -123,7 +131,8 @@ pub(crate) async fn run(args: BatchArgs) -> Result<(), Failure> {
         }
     });
 
-    let options = BatchOptions::default().concurrency(args.concurrency.max(1));
+    let concurrency = args.concurrency.unwrap_or(if local { 1 } else { 16 });
+    let options = BatchOptions::default().concurrency(concurrency.max(1));
     let options = match args.rpm {
         Some(rpm) => options.requests_per_minute(rpm),
         None => options,
@@ -132,8 +141,18 @@ pub(crate) async fn run(args: BatchArgs) -> Result<(), Failure> {
         Some(tpm) => options.tokens_per_minute(tpm),
         None => options,
     };
-    let mut results = std::pin::pin!(client.batch_values(jobs, schema, options));
     let mut tokens = Tokens::default();
+    let mut results: std::pin::Pin<Box<dyn futures_util::Stream<Item = BatchItem<Value>> + Send>> = if args.remote {
+        if !(args.poll_secs.is_finite() && args.poll_secs >= 0.0) {
+            return Err(Failure::usage("--poll-secs must be a number of seconds"));
+        }
+        let jobs: Vec<(String, ChatRequest)> = jobs.collect();
+        let remote = RemoteBatchOptions::default().poll_interval(Duration::from_secs_f64(args.poll_secs));
+        let items = client.batch_remote_values(jobs, schema, remote).await?;
+        Box::pin(futures_util::stream::iter(items))
+    } else {
+        Box::pin(client.batch_values(jobs, schema, options))
+    };
     while let Some(item) = results.next().await {
         let (line, ok, attempts) = result_line(&item, &mut tokens);
         output.write_line(&line);

@@ -74,7 +74,7 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
     let schema = load_schema(&args)?;
     let text = read_text(args.text.as_deref())?;
-    let (client, model) = connect(&args.connect).await?;
+    let Connection { client, model, .. } = connect(&args.connect).await?;
     let request = ChatRequest::new(model).system(&args.connect.system).user(text).max_retries(args.connect.max_retries);
     if args.iter {
         return stream_items(&client, request, schema).await;
@@ -202,7 +202,15 @@ fn read_text(arg: Option<&str>) -> Result<String, Failure> {
 
 /// Picks the endpoint, key, model and mode from the flags, the `provider/model` string and the
 /// environment; with none of them (or with `--model-path`), the embedded model.
-pub(crate) async fn connect(args: &ConnectArgs) -> Result<(Client, String), Failure> {
+/// A client ready to use, the model to name in requests, and whether it runs in-process.
+pub(crate) struct Connection {
+    pub(crate) client: Client,
+    pub(crate) model: String,
+    /// The embedded engine: one generation at a time uses the CPU best.
+    pub(crate) local: bool,
+}
+
+pub(crate) async fn connect(args: &ConnectArgs) -> Result<Connection, Failure> {
     let mut preset = args.provider.as_deref().map(str::parse::<Preset>).transpose().map_err(Failure::usage)?;
     let mut model = args.model.clone();
     if let (None, Some(m)) = (preset, args.model.as_deref()) {
@@ -257,12 +265,12 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<(Client, String), Fail
         builder = builder.mode(mode);
     }
     let client = builder.build().map_err(|e| Failure::usage(e.to_string()))?;
-    Ok((client, model))
+    Ok(Connection { client, model, local: false })
 }
 
 /// The embedded model: `--model-path`, else the cached default (fetched on first use).
 #[cfg(feature = "embedded")]
-async fn embedded(args: &ConnectArgs) -> Result<(Client, String), Failure> {
+async fn embedded(args: &ConnectArgs) -> Result<Connection, Failure> {
     use instructor_engine::{Engine, EngineOptions};
     let path = match &args.model_path {
         Some(p) => p.clone(),
@@ -275,11 +283,11 @@ async fn embedded(args: &ConnectArgs) -> Result<(Client, String), Failure> {
         .map_err(|e| Failure::usage(e.to_string()))?;
     let name = engine.name().to_owned();
     let client = Client::with_provider(engine).with_mode(args.mode.unwrap_or(Mode::JsonSchema));
-    Ok((client, args.model.clone().unwrap_or(name)))
+    Ok(Connection { client, model: args.model.clone().unwrap_or(name), local: true })
 }
 
 #[cfg(not(feature = "embedded"))]
-async fn embedded(_: &ConnectArgs) -> Result<(Client, String), Failure> {
+async fn embedded(_: &ConnectArgs) -> Result<Connection, Failure> {
     Err(Failure::usage(
         "no provider configured: pass --provider NAME or --base-url URL, or set OPENAI_API_KEY \
          (this build has no embedded model)",

@@ -255,3 +255,72 @@ fn bad_invocations_exit_2() {
     assert_eq!(by_id["3"]["error"]["kind"], "input");
     assert_eq!(by_id["b"]["value"]["name"], "Jason");
 }
+
+#[test]
+fn remote_batches_go_through_files_and_batches_and_every_line_is_validated() {
+    let dir = tempdir("remote");
+    let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
+    write_jsonl(&input, 4);
+    let server = TestServer::start();
+    let result = |id: &str, content: &str| {
+        json!({"id": format!("batch_req_{id}"), "custom_id": id, "response": {"status_code": 200, "request_id": "x", "body": {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "test-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}}, "error": null})
+        .to_string()
+    };
+    let failed = json!({"custom_id": "r3", "response": {"status_code": 500, "body": {"error": {"message": "server error"}}}, "error": null});
+    // r2's reply does not validate; r3 failed at the provider; r0 and r1 are fine (r1 after repair).
+    let output_file = [
+        result("r0", JASON),
+        result("r1", "{'name': 'Ann', 'age': '31'}"),
+        result("r2", r#"{"name":"Bo"}"#),
+        failed.to_string(),
+    ]
+    .join("\n");
+    server.push(Reply::json(200, &json!({"id": "file-in", "object": "file", "purpose": "batch"})));
+    server.push(Reply::json(200, &json!({"id": "batch_1", "object": "batch", "status": "validating"})));
+    server.push(Reply::json(
+        200,
+        &json!({"id": "batch_1", "status": "in_progress", "request_counts": {"total": 4, "completed": 1, "failed": 0}}),
+    ));
+    server.push(Reply::json(
+        200,
+        &json!({"id": "batch_1", "status": "completed", "output_file_id": "file-out", "error_file_id": null}),
+    ));
+    server.push(Reply::raw(200, output_file));
+    let out = batch(&server, &input, &output).args(["--remote", "--poll-secs", "0.05"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(3), "two records failed: {}", String::from_utf8_lossy(&out.stderr));
+    let by_id = read_output(&output);
+    assert_eq!(by_id.len(), 4);
+    assert_eq!(by_id["r0"]["value"], json!({"name": "Jason", "age": 20}));
+    assert_eq!(by_id["r1"]["value"], json!({"name": "Ann", "age": 31}));
+    assert_eq!(by_id["r2"]["error"]["kind"], "invalid");
+    assert_eq!(by_id["r3"]["error"]["kind"], "status");
+    let requests = server.requests();
+    let paths: Vec<(&str, &str)> = requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(
+        paths,
+        [
+            ("POST", "/v1/files"),
+            ("POST", "/v1/batches"),
+            ("GET", "/v1/batches/batch_1"),
+            ("GET", "/v1/batches/batch_1"),
+            ("GET", "/v1/files/file-out/content")
+        ]
+    );
+    // The upload is multipart, purpose `batch`, one request line per record, shaped as live.
+    let upload = String::from_utf8_lossy(&requests[0].raw_body).into_owned();
+    assert!(requests[0].header("content-type").is_some_and(|c| c.starts_with("multipart/form-data; boundary=")));
+    assert!(upload.contains("name=\"purpose\"\r\n\r\nbatch\r\n"));
+    let lines: Vec<Value> = upload
+        .lines()
+        .filter(|l| l.starts_with("{\"custom_id\""))
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["url"], "/v1/chat/completions");
+    assert_eq!(lines[0]["body"]["response_format"], json!({"type": "json_object"}));
+    assert_eq!(requests[1].body["input_file_id"], "file-in");
+    assert_eq!(requests[1].body["endpoint"], "/v1/chat/completions");
+}

@@ -345,3 +345,35 @@ fn with_no_key_the_embedded_model_answers() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("SmolLM2-135M-Instruct.Q4_1.gguf"), "{stdout}");
 }
+
+#[test]
+fn batch_runs_on_the_embedded_model_with_no_key() {
+    let models = instructor_engine::store::model_dir();
+    if !instructor_engine::store::default_model_path().exists() {
+        let (code, _, stderr) = run(instructor().args(["model", "pull"]).env("INSTRUCTOR_MODEL_DIR", &models));
+        assert_eq!(code, 0, "model pull: {stderr}");
+    }
+    let dir = tempdir();
+    let input = dir.join("people.jsonl");
+    let output = dir.join("out.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"a\",\"text\":\"Extract the following entities: \\\"Jason is 20\\\"\"}\n{\"id\":\"b\",\"text\":\"Extract the following entities: \\\"Ann is 31\\\"\"}\n",
+    )
+    .expect("input");
+    let (code, _, stderr) = run(instructor()
+        .args(["batch", "--schema"])
+        .arg(user_schema())
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .env("INSTRUCTOR_MODEL_DIR", &models));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("2 ok, 0 failed"), "the summary: {stderr}");
+    let text = std::fs::read_to_string(&output).expect("output");
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(lines.len(), 2);
+    let jason = lines.iter().find(|l| l["id"] == "a").expect("record a");
+    assert_eq!(jason["value"], serde_json::json!({"name": "Jason", "age": 20}));
+}

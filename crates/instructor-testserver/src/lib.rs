@@ -219,6 +219,8 @@ pub struct Recorded {
     pub body: Value,
     /// When the request arrived.
     pub received: std::time::Instant,
+    /// The body as sent.
+    pub raw_body: Bytes,
 }
 
 impl Recorded {
@@ -384,8 +386,9 @@ async fn handle(
         .collect();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if state.record.load(Ordering::Relaxed) {
-        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        lock(&state.requests).push(Recorded { method, path, headers, body, received: std::time::Instant::now() });
+        let parsed = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let received = std::time::Instant::now();
+        lock(&state.requests).push(Recorded { method, path, headers, body: parsed, received, raw_body: body.clone() });
     }
     let reply = lock(&state.script)
         .pop_front()

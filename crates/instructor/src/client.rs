@@ -56,6 +56,8 @@ pub struct Client {
 
 struct Inner {
     provider: Arc<dyn Provider>,
+    /// The same provider when it is the HTTP one, for endpoints beyond chat completions.
+    http: Option<Arc<OpenAiCompatible>>,
     mode: Mode,
     hooks: Vec<Arc<dyn Hook>>,
 }
@@ -88,7 +90,9 @@ impl Client {
 
     /// A client over any [`Provider`] (an embedded engine, a custom transport), in `Tools` mode.
     pub fn with_provider(provider: impl Provider + 'static) -> Client {
-        Client { inner: Arc::new(Inner { provider: Arc::new(provider), mode: Mode::Tools, hooks: Vec::new() }) }
+        Client {
+            inner: Arc::new(Inner { provider: Arc::new(provider), http: None, mode: Mode::Tools, hooks: Vec::new() }),
+        }
     }
 
     /// The same client with another default mode.
@@ -96,6 +100,7 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 provider: Arc::clone(&self.inner.provider),
+                http: self.inner.http.clone(),
                 mode,
                 hooks: self.inner.hooks.clone(),
             }),
@@ -105,6 +110,11 @@ impl Client {
     /// The provider requests go to (to send a [`CompletionRequest`] of your own, streamed or not).
     pub fn provider(&self) -> &Arc<dyn Provider> {
         &self.inner.provider
+    }
+
+    /// The HTTP provider, when this client talks to an OpenAI-compatible server.
+    pub(crate) fn http(&self) -> Option<&Arc<OpenAiCompatible>> {
+        self.inner.http.as_ref()
     }
 
     /// The default mode.
@@ -237,7 +247,9 @@ impl ClientBuilder {
             self.retry,
             self.max_body.unwrap_or(DEFAULT_MAX_BODY),
         )?;
-        Ok(Client { inner: Arc::new(Inner { provider: Arc::new(provider), mode, hooks: self.hooks }) })
+        let http = Arc::new(provider);
+        let provider: Arc<dyn Provider> = http.clone();
+        Ok(Client { inner: Arc::new(Inner { provider, http: Some(http), mode, hooks: self.hooks }) })
     }
 }
 

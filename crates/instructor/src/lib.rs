@@ -38,6 +38,8 @@
 //! rejected reply the model is re-asked with the error, up to `max_retries` times.
 
 mod batch;
+#[cfg(feature = "dynamic")]
+mod batch_remote;
 mod client;
 mod error;
 mod hooks;
@@ -61,6 +63,8 @@ pub mod blocking;
 pub mod garde;
 
 pub use batch::{BatchItem, BatchOptions};
+#[cfg(feature = "dynamic")]
+pub use batch_remote::RemoteBatchOptions;
 pub use client::{Chat, Client, ClientBuilder, Extraction};
 pub use error::{Error, Exhausted, FailedAttempt, ProviderError, ProviderErrorKind, ReplyError, ReplyErrorKind};
 pub use hooks::Hook;

@@ -100,6 +100,8 @@ pub const DEFAULT_MAX_BODY: usize = 32 << 20;
 pub struct OpenAiCompatible {
     http: reqwest::Client,
     endpoint: String,
+    /// The base URL, for the endpoints beside chat completions (files, batches).
+    base: String,
     retry: RetryPolicy,
     max_body: usize,
     pause: SharedPause,
@@ -140,7 +142,7 @@ impl OpenAiCompatible {
             .default_headers(headers)
             .build()
             .map_err(|e| crate::Error::request(format!("cannot build the HTTP client: {e}")))?;
-        Ok(OpenAiCompatible { http, endpoint, retry, max_body, pause: SharedPause::default() })
+        Ok(OpenAiCompatible { http, endpoint, base: base.to_owned(), retry, max_body, pause: SharedPause::default() })
     }
 
     /// The URL requests go to.
@@ -187,6 +189,35 @@ impl OpenAiCompatible {
             tokio::time::sleep(wait).await;
             retry += 1;
         }
+    }
+
+    /// Sends a request to `{base}{path}` under the retry policy and returns the body of a
+    /// success (the Batch API's files and batches).
+    pub(crate) async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(String, Bytes)>,
+    ) -> Result<Bytes, ProviderError> {
+        let url = format!("{}{path}", self.base);
+        self.with_retries(|timeout| {
+            let mut request = self.http.request(method.clone(), &url).timeout(timeout);
+            if let Some((content_type, bytes)) = &body {
+                request = request.header(CONTENT_TYPE, content_type.as_str()).body(bytes.clone());
+            }
+            async move {
+                let response = request.send().await.map_err(|e| transport_error(e, timeout))?;
+                let status = response.status();
+                let wait = retry_after(response.headers());
+                let bytes = read_limited(response, self.max_body, timeout).await?;
+                if !status.is_success() {
+                    return Err(ProviderError::new(ProviderErrorKind::Status, error_message(status, &bytes))
+                        .with_status(status.as_u16(), wait));
+                }
+                Ok(Bytes::from(bytes))
+            }
+        })
+        .await
     }
 
     /// Opens a streamed reply: retried like a plain request until the server answers with a

@@ -1,0 +1,185 @@
+//! Batches through the provider's Batch API (OpenAI-style `/files` + `/batches`): the requests
+//! are shaped exactly as for a live call, uploaded as one JSON-lines file, run by the provider
+//! within its completion window, and every result line is read and validated like a live reply.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::batch::BatchItem;
+use crate::client::{Call, Client};
+use crate::error::{Error, ProviderError, ProviderErrorKind, ReplyError};
+use crate::request::ChatRequest;
+use crate::schema::ResponseSchema;
+use crate::validate::{DynamicShared, no_check};
+use crate::wire::ChatCompletion;
+
+/// How a remote batch is run.
+///
+/// ```
+/// let options = instructor::RemoteBatchOptions::default().poll_interval(std::time::Duration::from_secs(60));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RemoteBatchOptions {
+    poll_interval: Duration,
+    completion_window: String,
+}
+
+impl Default for RemoteBatchOptions {
+    fn default() -> Self {
+        RemoteBatchOptions { poll_interval: Duration::from_secs(30), completion_window: "24h".to_owned() }
+    }
+}
+
+impl RemoteBatchOptions {
+    /// How often to ask for the batch's status (default 30 s).
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every;
+        self
+    }
+
+    /// The provider's completion window (default `24h`).
+    pub fn completion_window(mut self, window: impl Into<String>) -> Self {
+        self.completion_window = window.into();
+        self
+    }
+}
+
+fn decode_error(what: &str, e: impl std::fmt::Display) -> Error {
+    ProviderError::new(ProviderErrorKind::Decode, format!("{what}: {e}")).into()
+}
+
+impl Client {
+    /// Runs `records` through the provider's Batch API and validates every result against a
+    /// run-time schema; a record whose reply does not validate gets an error (a batch cannot
+    /// re-ask; run those records again live). Results are in no particular order; every record
+    /// gets exactly one.
+    pub async fn batch_remote_values(
+        &self,
+        records: Vec<(String, ChatRequest)>,
+        schema: Arc<ResponseSchema>,
+        options: RemoteBatchOptions,
+    ) -> Result<Vec<BatchItem<Value>>, Error> {
+        let http = self.http().cloned().ok_or_else(|| {
+            Error::request("--remote needs an HTTP provider with a Batch API (not the embedded model)")
+        })?;
+        // Shape each request exactly as a live call would be.
+        let mut calls: HashMap<String, Call> = HashMap::with_capacity(records.len());
+        let mut upload = Vec::new();
+        for (id, request) in records {
+            let call = Call::prepare(self, request.max_retries(0), &schema)?;
+            let line = json!({"custom_id": id, "method": "POST", "url": "/v1/chat/completions", "body": call.outgoing});
+            serde_json::to_writer(&mut upload, &line).map_err(|e| Error::request(e.to_string()))?;
+            upload.push(b'\n');
+            if calls.insert(id.clone(), call).is_some() {
+                return Err(Error::request(format!("record id `{id}` appears twice")));
+            }
+        }
+        let file_id = upload_file(&http, upload).await?;
+        let created = http
+            .send_raw(
+                Method::POST,
+                "/batches",
+                Some((
+                    "application/json".to_owned(),
+                    Bytes::from(
+                        json!({"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": options.completion_window})
+                            .to_string(),
+                    ),
+                )),
+            )
+            .await?;
+        let batch: Value = serde_json::from_slice(&created).map_err(|e| decode_error("the created batch", e))?;
+        let batch_id = batch["id"].as_str().ok_or_else(|| decode_error("the created batch", "no id"))?.to_owned();
+        tracing::info!(%batch_id, records = calls.len(), "batch submitted");
+        let finished = loop {
+            let status = http.send_raw(Method::GET, &format!("/batches/{batch_id}"), None).await?;
+            let status: Value = serde_json::from_slice(&status).map_err(|e| decode_error("the batch status", e))?;
+            match status["status"].as_str().unwrap_or_default() {
+                "completed" | "failed" | "expired" | "cancelled" => break status,
+                state => {
+                    let counts = &status["request_counts"];
+                    tracing::info!(%batch_id, state, completed = %counts["completed"], failed = %counts["failed"], "batch running");
+                    tokio::time::sleep(options.poll_interval).await;
+                }
+            }
+        };
+        let mut results = Vec::with_capacity(calls.len());
+        for key in ["output_file_id", "error_file_id"] {
+            let Some(file) = finished[key].as_str().filter(|f| !f.is_empty()) else { continue };
+            let content = http.send_raw(Method::GET, &format!("/files/{file}/content"), None).await?;
+            for line in content.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+                let Ok(entry) = serde_json::from_slice::<Value>(line) else {
+                    tracing::warn!(%batch_id, "skipping an unreadable result line");
+                    continue;
+                };
+                let Some(id) = entry["custom_id"].as_str() else { continue };
+                let Some(mut call) = calls.remove(id) else { continue };
+                results.push(BatchItem { id: id.to_owned(), result: read_result(&mut call, &entry, &schema) });
+            }
+        }
+        let state = finished["status"].as_str().unwrap_or_default().to_owned();
+        for (id, _) in calls {
+            let message = format!("the batch ended `{state}` without a result for this record");
+            results.push(BatchItem { id, result: Err(ProviderError::new(ProviderErrorKind::Status, message).into()) });
+        }
+        Ok(results)
+    }
+}
+
+/// One result line: the completion read and validated like a live reply, or the error the
+/// provider recorded for it.
+fn read_result(
+    call: &mut Call,
+    entry: &Value,
+    schema: &Arc<ResponseSchema>,
+) -> Result<crate::Extraction<Value>, Error> {
+    let response = &entry["response"];
+    let status = response["status_code"].as_u64().unwrap_or(0);
+    if status != 200 {
+        let message = entry["error"]["message"]
+            .as_str()
+            .or(response["body"]["error"]["message"].as_str())
+            .unwrap_or("the request failed in the batch");
+        let error = ProviderError::new(ProviderErrorKind::Status, message.to_owned()).with_status(status as u16, None);
+        return Err(error.into());
+    }
+    let completion: ChatCompletion = serde_json::from_value(response["body"].clone()).map_err(|e| {
+        Error::from(ProviderError::new(ProviderErrorKind::Decode, format!("a result is not a completion: {e}")))
+    })?;
+    call.start_attempt();
+    let decoder = DynamicShared(Arc::clone(schema));
+    match call.evaluate(completion, schema, &decoder, &no_check()) {
+        Ok(extraction) => Ok(extraction),
+        Err(Some(error)) => Err(error),
+        // No re-ask is set up with `max_retries(0)`; keep the contract anyway.
+        Err(None) => Err(Error::Reply(ReplyError::missing("the reply did not validate"))),
+    }
+}
+
+/// Uploads the batch input as `multipart/form-data` (`purpose=batch`); returns the file id.
+async fn upload_file(http: &crate::OpenAiCompatible, content: Vec<u8>) -> Result<String, Error> {
+    let boundary = format!("instructor-{:016x}", fastrand::u64(..));
+    let mut body = Vec::with_capacity(content.len() + 512);
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n").as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\n\
+             Content-Type: application/jsonl\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(&content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let reply = http.send_raw(Method::POST, "/files", Some((content_type, Bytes::from(body)))).await?;
+    let file: Value = serde_json::from_slice(&reply).map_err(|e| decode_error("the uploaded file", e))?;
+    file["id"].as_str().map(str::to_owned).ok_or_else(|| decode_error("the uploaded file", "no id"))
+}
