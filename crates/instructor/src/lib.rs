@@ -59,6 +59,8 @@ mod wire;
 #[cfg(feature = "async-openai")]
 mod async_openai_adapter;
 pub mod blocking;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "garde")]
 pub mod garde;
 

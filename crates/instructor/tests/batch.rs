@@ -21,7 +21,8 @@ async fn every_record_gets_one_result_within_the_concurrency() {
     let client = client(&server, Mode::Json);
     let records = (0..60).map(|i| (format!("r{i}"), ChatRequest::new("m").user(format!("Person {i}")).max_retries(0)));
     let started = Instant::now();
-    let results: Vec<_> = client.batch::<UserDetails, _>(records, BatchOptions::default().concurrency(10)).collect().await;
+    let results: Vec<_> =
+        client.batch::<UserDetails, _>(records, BatchOptions::default().concurrency(10)).collect().await;
     let elapsed = started.elapsed();
     assert_eq!(results.len(), 60);
     let ids: HashSet<&str> = results.iter().map(|r| r.id.as_str()).collect();

@@ -142,6 +142,8 @@ pub struct JsonStream {
     /// Text (prose, a fence) was skipped before the document.
     skipped_text: bool,
     iterate: bool,
+    /// The item array has been found (only the first one is iterated).
+    items_chosen: bool,
     items: Vec<Value>,
     changed: bool,
     repairs: Repairs,
@@ -175,6 +177,7 @@ impl JsonStream {
             offset: 0,
             skipped_text: false,
             iterate: false,
+            items_chosen: false,
             items: Vec::new(),
             changed: false,
             repairs: Repairs::default(),
@@ -288,21 +291,25 @@ impl JsonStream {
             State::BeforeRoot => return Err(self.error(0, "no JSON object or array found")),
             State::Done => {}
             state => {
-                self.repairs.add(RepairKind::Truncated, end);
                 match state {
                     State::Str { key: false, .. } => {
                         self.text.clear();
                         self.remove_current();
                     }
                     // A cut-off number may have lost digits; a literal is whole or nothing.
-                    State::Bare { key: false } => {
+                    // An item is handed out only when its container closes it, so a cut-off one is not.
+                    State::Bare { key: false } if !self.stack.last().is_some_and(|f| f.items) => {
                         let token = std::mem::take(&mut self.token);
-                        if let Some((v, _)) = literal(&token).filter(|(v, _)| !v.is_number()) {
+                        if let Some((v, python)) = literal(&token).filter(|(v, _)| !v.is_number()) {
+                            if python {
+                                self.repairs.add(RepairKind::PythonLiteral, end);
+                            }
                             self.insert(v);
                         }
                     }
                     _ => {}
                 }
+                self.repairs.add(RepairKind::Truncated, end);
                 while self.stack.pop().is_some() {
                     // An item cut off mid-way is not handed out.
                     if self.stack.last().is_some_and(|f| f.items) {
@@ -419,8 +426,9 @@ impl JsonStream {
         let container = if array { Value::Array(Vec::new()) } else { Value::Object(Map::new()) };
         let items = self.iterate
             && array
-            && !self.stack.iter().any(|f| f.items)
+            && !self.items_chosen
             && (self.stack.is_empty() || (self.stack.len() == 1 && !self.stack[0].array));
+        self.items_chosen |= items;
         self.insert(container);
         self.stack.push(Frame { array, key: None, comma: false, items });
         self.state = if array { State::Value } else { State::Key };
@@ -494,6 +502,18 @@ impl JsonStream {
     fn read_string(&mut self, chunk: &str, mut i: usize, quote: u8, key: bool) -> Result<usize, ParseError> {
         let bytes = chunk.as_bytes();
         while i < bytes.len() {
+            if self.escape == Escape::Start && bytes[i] >= 0x80 {
+                // `\` before a non-ASCII character: keep the whole character.
+                self.escape = Escape::None;
+                let c = chunk[i..].chars().next().unwrap_or('\u{FFFD}');
+                self.repairs.add(RepairKind::InvalidEscape, self.offset + i);
+                if self.high_surrogate.take().is_some() {
+                    self.push_text("\u{FFFD}", key);
+                }
+                self.push_char(c, key);
+                i += c.len_utf8();
+                continue;
+            }
             if self.escape != Escape::None {
                 self.read_escape(bytes[i], i)?;
                 i += 1;
@@ -504,6 +524,7 @@ impl JsonStream {
                 bytes[i..].iter().position(|&c| c == quote || c == b'\\' || c < 0x20).map_or(bytes.len(), |p| i + p);
             if run > i {
                 if self.high_surrogate.take().is_some() {
+                    self.repairs.add(RepairKind::InvalidEscape, self.offset + i);
                     self.push_text("\u{FFFD}", key);
                 }
                 self.push_text(&chunk[i..run], key);
@@ -519,6 +540,10 @@ impl JsonStream {
             if b == b'\\' {
                 self.escape = Escape::Start;
             } else {
+                if self.high_surrogate.take().is_some() {
+                    self.repairs.add(RepairKind::InvalidEscape, self.offset + i - 1);
+                    self.push_text("\u{FFFD}", key);
+                }
                 // A raw newline or tab inside a string: keep it as the character it is.
                 self.repairs.add(RepairKind::ControlCharInString, self.offset + i - 1);
                 self.push_text(&chunk[i - 1..i], key);
@@ -533,6 +558,7 @@ impl JsonStream {
             Escape::Start => {
                 self.escape = Escape::None;
                 if b != b'u' && self.high_surrogate.take().is_some() {
+                    self.repairs.add(RepairKind::InvalidEscape, self.offset + i);
                     self.push_text("\u{FFFD}", key);
                 }
                 let c = match b {
@@ -607,6 +633,7 @@ impl JsonStream {
 
     fn end_string(&mut self, key: bool) {
         if self.high_surrogate.take().is_some() {
+            self.repairs.add(RepairKind::InvalidEscape, self.offset);
             self.push_text("\u{FFFD}", key);
         }
         if key {
@@ -819,6 +846,38 @@ mod tests {
         }
         let e = parse_lenient("{\"a\": @}").unwrap_err();
         assert_eq!(e.offset, 6, "{e}");
+    }
+
+    /// Found by the fuzzer and the property tests: a backslash before a non-ASCII character
+    /// stepped into the middle of the character.
+    #[test]
+    fn a_backslash_before_a_non_ascii_character_keeps_the_character() {
+        for size in [1, 2, 3, 100] {
+            let parsed = parse_in_pieces("{\"a\": \"caf\\\u{e9}\"}", size).unwrap();
+            assert_eq!(parsed.value, json!({"a": "café"}));
+            assert_eq!(kinds(&parsed), [RepairKind::InvalidEscape]);
+        }
+    }
+
+    #[test]
+    fn lone_surrogates_are_replaced_and_recorded() {
+        for text in [r#"{"a": "\ud83d"}"#, r#"{"a": "x\ud800y"}"#, r#"{"a": "\udc00"}"#] {
+            let parsed = parse_lenient(text).unwrap();
+            assert!(parsed.value["a"].as_str().unwrap().contains('\u{FFFD}'), "{text}");
+            assert_eq!(kinds(&parsed), [RepairKind::InvalidEscape], "{text}");
+        }
+    }
+
+    #[test]
+    fn only_the_first_array_is_iterated() {
+        let mut stream = JsonStream::new().iterating();
+        stream.push(r#"{"a": [1], "b": [2]}"#).unwrap();
+        assert_eq!(stream.take_items().collect::<Vec<_>>(), [json!(1)]);
+        assert_eq!(stream.finish().unwrap().value, json!({"a": [], "b": [2]}));
+        let mut stream = JsonStream::new().iterating();
+        stream.push("[1, true").unwrap();
+        assert_eq!(stream.take_items().collect::<Vec<_>>(), [json!(1)]);
+        assert_eq!(stream.finish().unwrap().value, json!([]), "a cut-off item is not kept");
     }
 
     #[test]

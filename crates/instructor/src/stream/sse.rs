@@ -109,6 +109,8 @@ pub(crate) struct SseReader {
     discarding: bool,
     /// While discarding: part of the current line was dropped, so it is not blank.
     dropped_partial: bool,
+    /// Part of an over-long comment line was dropped; the rest of that line is skipped too.
+    comment_partial: bool,
     max_event_bytes: usize,
 }
 
@@ -132,6 +134,7 @@ impl SseReader {
             out_has_event: false,
             discarding: false,
             dropped_partial: false,
+            comment_partial: false,
             max_event_bytes,
         }
     }
@@ -261,6 +264,15 @@ impl SseReader {
     fn incomplete_line(&mut self) -> Option<Result<Ready, SseError>> {
         self.scan = self.buf.len();
         let partial = self.buf.len() - self.pos;
+        // A comment is never kept, so its length is no error: drop it as it comes, however
+        // the input is split.
+        let comment = self.comment_partial || self.buf.get(self.pos) == Some(&b':');
+        if comment && !self.discarding && partial > self.max_event_bytes.saturating_add(LINE_OVERHEAD).min(COMPACT_MIN)
+        {
+            self.pos = self.buf.len();
+            self.comment_partial = true;
+            return None;
+        }
         if self.discarding {
             // The line is being skipped anyway; don't hold on to it.
             if partial > 0 {
@@ -279,6 +291,10 @@ impl SseReader {
 
     /// Interpret the line `buf[start..end]`; `Some` when it dispatches or fails.
     fn line(&mut self, start: usize, end: usize) -> Option<Result<Ready, SseError>> {
+        if std::mem::take(&mut self.comment_partial) {
+            // The end of a comment line whose start was dropped.
+            return None;
+        }
         if self.discarding {
             if start == end && !self.dropped_partial {
                 self.discarding = false;
@@ -590,6 +606,19 @@ mod tests {
 
     fn msg(data: &str) -> Result<(Option<String>, String), SseError> {
         Ok((None, data.to_owned()))
+    }
+
+    /// Found by the fuzzer: an over-long comment split across reads must be skipped exactly as
+    /// when it arrives whole, not rejected (which also swallowed the next event).
+    #[test]
+    fn long_comments_are_skipped_however_they_are_split() {
+        let input = format!(":{}\ndata: x\n\n", "a".repeat(100));
+        let whole = read_chunks(&[input.as_bytes()], 10);
+        assert_eq!(whole, (vec![msg("x")], Finish::Clean));
+        for size in [1, 7, 18, 50] {
+            let chunks: Vec<&[u8]> = input.as_bytes().chunks(size).collect();
+            assert_eq!(read_chunks(&chunks, 10), whole, "chunks of {size}");
+        }
     }
 
     #[test]
