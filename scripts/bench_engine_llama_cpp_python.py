@@ -36,12 +36,25 @@ def prefill(prompt):
     return (time.perf_counter() - start) * 1e3, len(tokens)
 
 
+def first_token_after(earlier, prompt):
+    """First-token time for `prompt` right after `earlier` (llama-cpp-python reuses the KV
+    cache of the longest shared prefix when not reset)."""
+    llm.reset()
+    for _ in llm.create_completion(earlier, max_tokens=1, temperature=0.0):
+        pass
+    start = time.perf_counter()
+    for _ in llm.create_completion(prompt, max_tokens=1, temperature=0.0, stream=True):
+        return (time.perf_counter() - start) * 1e3
+
+
 run(prompts["short"], 8)
-pre, first, decode = [], [], []
-for _ in range(RUNS):
+pre, first, shared, decode = [], [], [], []
+others = prompts["shared"][1:]
+for i in range(RUNS):
     ms, n_prompt = prefill(prompts["short"])
     pre.append(ms)
     first.append(run(prompts["short"], 1)[0])
+    shared.append(first_token_after(prompts["shared"][0], others[i % len(others)]))
     decode.append(run(prompts["story"], 128)[1])
 
 
@@ -58,6 +71,7 @@ print(json.dumps({
     "prompt_tokens": n_prompt,
     "prefill_ms": statistics.median(pre),
     "first_token_ms": statistics.median(first),
+    "first_token_shared_prefix_ms": statistics.median(shared),
     "decode_tps": statistics.median(decode),
     "peak_rss_mb": peak_rss_mb(),
 }))

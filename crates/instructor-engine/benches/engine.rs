@@ -30,8 +30,29 @@ fn main() {
     let story = engine
         .prompt(&[("user".into(), "Write a long, detailed story about a dragon who learns to bake bread.".into())])
         .expect("prompt");
+    // The same system prompt and instruction with other texts: what serving and batches send.
+    let texts = [
+        "Jason is 20 and lives in Oslo with his sister Ann",
+        "Maria turned 34 last week and moved to Lisbon for work",
+        "Tom, aged 51, works as a baker in Leeds with his son Sam",
+        "Priya is 28 and studies physics in Delhi near her parents",
+        "Ken is 45 and runs a small shop in Osaka with his wife",
+        "Ola (63) retired to a farm near Bergen with three dogs",
+    ];
+    let shared: Vec<String> = texts
+        .iter()
+        .map(|t| {
+            engine
+                .prompt(&[
+                    ("system".into(), "You are a world class extractor. Answer with the requested JSON only.".into()),
+                    ("user".into(), format!(r#"Extract the following entities: "{t}""#)),
+                ])
+                .expect("prompt")
+        })
+        .collect();
     if let Ok(out) = std::env::var("BENCH_PROMPT_OUT") {
-        std::fs::write(&out, json!({"short": short, "story": story}).to_string()).expect("write prompts");
+        std::fs::write(&out, json!({"short": short, "story": story, "shared": shared}).to_string())
+            .expect("write prompts");
     }
     let schema = json!({
         "type": "object",
@@ -53,13 +74,17 @@ fn main() {
     let mut decode_free = Vec::new();
     let mut decode_constrained = Vec::new();
     let mut prompt_tokens = 0;
-    for _ in 0..RUNS {
+    let mut first_token_shared = Vec::new();
+    for run in 0..RUNS {
+        // Cold: nothing cached, the whole prompt evaluated (as llama-cpp-python after `reset()`).
+        engine.clear_cache();
         let g = engine
             .generate(&short, &Constraint::None, &Sampling { max_tokens: 1, ..Sampling::default() }, None)
             .expect("gen");
         prefill.push(ms(g.prompt_time));
         first_token.push(ms(g.first_token_time));
         prompt_tokens = g.prompt_tokens;
+        engine.clear_cache();
         let g = engine
             .generate(
                 &short,
@@ -69,8 +94,18 @@ fn main() {
             )
             .expect("gen");
         first_token_constrained.push(ms(g.first_token_time));
+        // Warm: an earlier request with the same system prompt and instruction, then a new text.
+        engine.clear_cache();
+        let one = Sampling { max_tokens: 1, ..Sampling::default() };
+        engine.generate(&shared[0], &Constraint::None, &one, None).expect("gen");
+        let g = engine
+            .generate(&shared[1 + run % (shared.len() - 1)], &Constraint::JsonSchema(schema.clone()), &one, None)
+            .expect("gen");
+        first_token_shared.push(ms(g.first_token_time));
+        engine.clear_cache();
         let g = engine.generate(&story, &Constraint::None, &free, None).expect("gen");
         decode_free.push(g.tokens_per_second());
+        engine.clear_cache();
         let g = engine.generate(&short, &Constraint::JsonSchema(schema.clone()), &constrained, None).expect("gen");
         assert!(serde_json::from_str::<serde_json::Value>(&g.text).is_ok(), "constrained output is JSON: {}", g.text);
         decode_constrained.push(g.tokens_per_second());
@@ -84,6 +119,7 @@ fn main() {
             "prefill_ms": median(&prefill),
             "first_token_ms": median(&first_token),
             "first_token_constrained_ms": median(&first_token_constrained),
+            "first_token_shared_prefix_ms": median(&first_token_shared),
             "decode_tps": median(&decode_free),
             "decode_constrained_tps": median(&decode_constrained),
             "peak_rss_mb": peak_rss_mb(),

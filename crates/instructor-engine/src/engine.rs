@@ -1,4 +1,6 @@
-//! llama.cpp + llguidance: load a GGUF once, then one context per request.
+//! llama.cpp + llguidance: load a GGUF once; requests run in pooled contexts that keep the KV
+//! cache of what they last evaluated, so a prompt that starts like an earlier one (the same
+//! template and system prompt, the schema in prompt-based modes) only evaluates what is new.
 
 use std::io::Read;
 use std::num::NonZeroU32;
@@ -7,12 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
 use llguidance::api::TopLevelGrammar;
 use llguidance::{Matcher, ParserFactory};
 use serde_json::{Value, json};
@@ -82,6 +86,8 @@ pub struct Generation {
     pub text: String,
     /// Tokens in the prompt.
     pub prompt_tokens: u32,
+    /// Of those, how many were already in the context's cache (not evaluated again).
+    pub cached_tokens: u32,
     /// Tokens generated.
     pub completion_tokens: u32,
     /// Time to evaluate the prompt.
@@ -109,11 +115,14 @@ pub struct Engine {
 }
 
 struct Inner {
-    model: LlamaModel,
+    /// Loaded once and kept for the life of the process: pooled contexts borrow it.
+    model: &'static LlamaModel,
     factory: ParserFactory,
     template: LlamaChatTemplate,
     /// llama.cpp's context creation may touch the model: one at a time.
     context_lock: Mutex<()>,
+    /// Idle contexts, each with the tokens its KV cache holds.
+    pool: Mutex<Vec<Slot>>,
     options: EngineOptions,
     name: String,
     backend: &'static LlamaBackend,
@@ -149,7 +158,9 @@ impl Engine {
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default()).map_err(|e| {
             EngineError::model(format!("cannot load {}: {e} (is it a complete GGUF model?)", path.display()))
         })?;
-        let tok_env = LlamaSampler::llguidance_tok_env(&model);
+        // Pooled contexts outlive any one request; a process loads its model once and keeps it.
+        let model: &'static LlamaModel = Box::leak(Box::new(model));
+        let tok_env = LlamaSampler::llguidance_tok_env(model);
         let mut factory =
             ParserFactory::new_simple(&tok_env).map_err(|e| EngineError::model(format!("tokenizer: {e}")))?;
         factory.quiet();
@@ -160,7 +171,16 @@ impl Engine {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         tracing::info!(model = %name, load_ms = started.elapsed().as_millis() as u64, "model loaded");
         Ok(Engine {
-            inner: Arc::new(Inner { model, factory, template, context_lock: Mutex::new(()), options, name, backend }),
+            inner: Arc::new(Inner {
+                model,
+                factory,
+                template,
+                context_lock: Mutex::new(()),
+                pool: Mutex::new(Vec::new()),
+                options,
+                name,
+                backend,
+            }),
         })
     }
 
@@ -183,6 +203,54 @@ impl Engine {
             Err(_) => model
                 .apply_chat_template(&chatml()?, &chat, true)
                 .map_err(|e| EngineError::Prompt(format!("cannot apply the chat template: {e}"))),
+        }
+    }
+
+    /// Forgets every cached prompt, so the next request evaluates its whole prompt (for cold
+    /// measurements; the cache never changes a reply).
+    pub fn clear_cache(&self) {
+        self.inner.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// An idle context that can hold `needed` tokens, preferring the one whose cache shares the
+    /// longest prefix with `tokens`; a new one when none fits.
+    fn take_slot(&self, tokens: &[LlamaToken], needed: u32, max_ctx: u32) -> Result<Slot, EngineError> {
+        let inner = &*self.inner;
+        {
+            let mut pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let best = pool
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| slot.n_ctx >= needed)
+                .max_by_key(|(_, slot)| common_prefix(&slot.tokens, tokens))
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                return Ok(pool.swap_remove(i));
+            }
+        }
+        // Big enough to be reused by most requests; allocating it costs a few milliseconds once.
+        let n_ctx = needed.next_multiple_of(256).max(SLOT_CONTEXT).min(max_ctx);
+        let threads = inner.options.threads.max(1) as i32;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(PROMPT_BATCH)
+            .with_n_ubatch(PROMPT_BATCH)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let _one_at_a_time = inner.context_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let ctx = inner
+            .model
+            .new_context(inner.backend, params)
+            .map_err(|e| EngineError::Inference(format!("cannot create a context: {e}")))?;
+        Ok(Slot { ctx, tokens: Vec::new(), n_ctx })
+    }
+
+    /// Puts a context back for the next request (a failed request's context is dropped instead,
+    /// since its cache may not match its token list).
+    fn return_slot(&self, slot: Slot) {
+        let mut pool = self.inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < MAX_IDLE_CONTEXTS {
+            pool.push(slot);
         }
     }
 
@@ -238,25 +306,7 @@ impl Engine {
                 sampling.max_tokens
             )));
         }
-        let threads = inner.options.threads.max(1) as i32;
-        // Size the context to this request: allocating (and clearing) a KV cache and compute
-        // buffers for the full context would cost more than a short prompt's whole prefill.
-        let request_ctx = (needed as u32).next_multiple_of(256).min(n_ctx);
-        let batch_size = (tokens.len() as u32).max(1).next_multiple_of(64).min(request_ctx);
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(request_ctx))
-            .with_n_batch(batch_size)
-            .with_n_ubatch(batch_size.min(512))
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads);
-        let mut ctx = {
-            let _one_at_a_time = inner.context_lock.lock().unwrap_or_else(|e| e.into_inner());
-            inner
-                .model
-                .new_context(inner.backend, params)
-                .map_err(|e| EngineError::Inference(format!("cannot create a context: {e}")))?
-        };
-
+        let mut slot = self.take_slot(&tokens, needed as u32, n_ctx)?;
         let mut chain = Vec::with_capacity(4);
         if let Some(m) = matcher {
             // First in the chain: later filters must only ever see allowed tokens.
@@ -274,17 +324,31 @@ impl Engine {
         }
         let mut sampler = LlamaSampler::chain_simple(chain);
 
-        let mut batch = LlamaBatch::new(tokens.len().max(1), 1);
-        batch.add_sequence(&tokens, 0, false).map_err(|e| EngineError::Inference(format!("prompt batch: {e}")))?;
+        // Evaluate only what the context does not already hold: everything after the longest
+        // prefix shared with what it last evaluated (at least the last token, for its logits).
+        let reused = slot.prepare(&tokens);
         let prompt_started = Instant::now();
-        ctx.decode(&mut batch).map_err(|e| EngineError::Inference(format!("prompt decode: {e}")))?;
+        let mut batch = LlamaBatch::new(PROMPT_BATCH as usize, 1);
+        for (chunk_index, chunk) in tokens[reused..].chunks(PROMPT_BATCH as usize).enumerate() {
+            batch.clear();
+            let start = reused + chunk_index * PROMPT_BATCH as usize;
+            for (i, token) in chunk.iter().enumerate() {
+                let last = start + i + 1 == tokens.len();
+                batch
+                    .add(*token, (start + i) as i32, &[0], last)
+                    .map_err(|e| EngineError::Inference(format!("prompt batch: {e}")))?;
+            }
+            slot.ctx.decode(&mut batch).map_err(|e| EngineError::Inference(format!("prompt decode: {e}")))?;
+            slot.tokens.extend_from_slice(chunk);
+        }
         let prompt_time = prompt_started.elapsed();
+        let ctx = &mut slot.ctx;
 
         let decode_started = Instant::now();
         let mut first_token_time = Duration::ZERO;
         let mut out: Vec<u8> = Vec::new();
         let mut emitted = 0usize;
-        let mut position = batch.n_tokens();
+        let mut position = tokens.len() as i32;
         let mut generated = 0u32;
         let mut stop = Stop::Length;
         let mut logits_index = batch.n_tokens() - 1;
@@ -318,13 +382,16 @@ impl Engine {
             position += 1;
             logits_index = 0;
             ctx.decode(&mut batch).map_err(|e| EngineError::Inference(format!("decode: {e}")))?;
+            slot.tokens.push(token);
         }
         if emitted < out.len() {
             on_text(&String::from_utf8_lossy(&out[emitted..]));
         }
+        self.return_slot(slot);
         Ok(Generation {
             text: String::from_utf8_lossy(&out).into_owned(),
             prompt_tokens: tokens.len() as u32,
+            cached_tokens: reused as u32,
             completion_tokens: generated,
             prompt_time,
             first_token_time,
@@ -332,6 +399,42 @@ impl Engine {
             stop,
         })
     }
+}
+
+/// Prompt tokens evaluated per llama.cpp batch.
+const PROMPT_BATCH: u32 = 512;
+/// The smallest pooled context, in tokens.
+const SLOT_CONTEXT: u32 = 2048;
+/// Idle contexts kept (each holds its KV cache: about 45 MB at 2,048 tokens for the default model).
+const MAX_IDLE_CONTEXTS: usize = 2;
+
+/// A context and the tokens its KV cache holds, in order from position 0.
+struct Slot {
+    ctx: LlamaContext<'static>,
+    tokens: Vec<LlamaToken>,
+    n_ctx: u32,
+}
+
+impl Slot {
+    /// Drops what the cache holds past the prefix it shares with `tokens`, keeping at least the
+    /// last token to evaluate (its logits start the reply). Returns how many tokens are kept.
+    fn prepare(&mut self, tokens: &[LlamaToken]) -> usize {
+        let keep = common_prefix(&self.tokens, tokens).min(tokens.len().saturating_sub(1));
+        if keep < self.tokens.len() {
+            let removed = self.ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None).unwrap_or(false);
+            if !removed {
+                self.ctx.clear_kv_cache();
+                self.tokens.clear();
+                return 0;
+            }
+            self.tokens.truncate(keep);
+        }
+        keep
+    }
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 fn chatml() -> Result<LlamaChatTemplate, EngineError> {

@@ -71,6 +71,36 @@ async fn the_embedded_model_streams_token_by_token() {
     assert_eq!(user.age, 20);
 }
 
+#[test]
+fn a_cached_prompt_prefix_is_reused_and_never_changes_the_reply() {
+    let _ = engine(); // makes sure the default model is in the cache
+    // An engine of its own: other tests share `engine()` and its cache.
+    let engine = Engine::load(&store::default_model_path(), EngineOptions::default()).expect("loads");
+    let prompt = |text: &str| {
+        engine
+            .prompt(&[("system".into(), "You are a world class extractor".into()), ("user".into(), text.into())])
+            .expect("prompt")
+    };
+    let (jason, ann) = (prompt(r#"Extract the following entities: "Jason is 20""#), prompt("Ann is 31, Bo is 40"));
+    let schema = Constraint::JsonSchema(
+        json!({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}),
+    );
+    let sampling = Sampling { max_tokens: 40, ..Sampling::default() };
+    let cold = engine.generate(&jason, &schema, &sampling, None).expect("cold");
+    assert_eq!(cold.cached_tokens, 0);
+    let other = engine.generate(&ann, &schema, &sampling, None).expect("other");
+    assert!(other.cached_tokens > 5, "the template and system prompt are reused: {}", other.cached_tokens);
+    assert!(other.cached_tokens < other.prompt_tokens);
+    let warm = engine.generate(&jason, &schema, &sampling, None).expect("warm");
+    assert_eq!(warm.text, cold.text, "the same reply with or without the cache");
+    assert_eq!(warm.cached_tokens, other.cached_tokens, "the shared prefix again");
+    let again = engine.generate(&jason, &schema, &sampling, None).expect("again");
+    assert_eq!(again.text, cold.text);
+    assert_eq!(again.cached_tokens, again.prompt_tokens - 1, "all but the last prompt token reused");
+    engine.clear_cache();
+    assert_eq!(engine.generate(&jason, &schema, &sampling, None).expect("again").cached_tokens, 0);
+}
+
 #[tokio::test]
 async fn parallel_tools_on_the_embedded_model() {
     let client = Client::with_provider(engine().clone()).with_mode(Mode::ParallelTools);

@@ -113,6 +113,7 @@ impl Client {
     }
 
     /// The HTTP provider, when this client talks to an OpenAI-compatible server.
+    #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
     pub(crate) fn http(&self) -> Option<&Arc<OpenAiCompatible>> {
         self.inner.http.as_ref()
     }

@@ -101,6 +101,7 @@ pub struct OpenAiCompatible {
     http: reqwest::Client,
     endpoint: String,
     /// The base URL, for the endpoints beside chat completions (files, batches).
+    #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
     base: String,
     retry: RetryPolicy,
     max_body: usize,
@@ -191,6 +192,7 @@ impl OpenAiCompatible {
         }
     }
 
+    #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
     /// Sends a request to `{base}{path}` under the retry policy and returns the body of a
     /// success (the Batch API's files and batches).
     pub(crate) async fn send_raw(
