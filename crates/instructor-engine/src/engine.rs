@@ -207,9 +207,13 @@ impl Engine {
     }
 
     /// Forgets every cached prompt, so the next request evaluates its whole prompt (for cold
-    /// measurements; the cache never changes a reply).
+    /// measurements; the cache never changes a reply). The contexts themselves are kept, as
+    /// llama-cpp-python's `reset()` keeps its own.
     pub fn clear_cache(&self) {
-        self.inner.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        for slot in self.inner.pool.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {
+            slot.ctx.clear_kv_cache();
+            slot.tokens.clear();
+        }
     }
 
     /// An idle context that can hold `needed` tokens, preferring the one whose cache shares the
