@@ -8,6 +8,8 @@ mod batch;
 mod extract;
 #[cfg(feature = "embedded")]
 mod model;
+#[cfg(feature = "embedded")]
+mod serve;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,9 @@ enum Command {
     /// Manage local models for the embedded engine.
     #[cfg(feature = "embedded")]
     Model(model::ModelArgs),
+    /// Serve the embedded model over the OpenAI chat-completions API.
+    #[cfg(feature = "embedded")]
+    Serve(serve::ServeArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -94,6 +99,8 @@ fn main() -> ExitCode {
             Command::Batch(args) => batch::run(args).await,
             #[cfg(feature = "embedded")]
             Command::Model(args) => model::run(args).await,
+            #[cfg(feature = "embedded")]
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     match outcome {

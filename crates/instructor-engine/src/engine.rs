@@ -363,7 +363,7 @@ impl Engine {
             }
             // `sample` applies the chain and accepts the token (the grammar advances here);
             // accepting it again would desynchronise the grammar.
-            let token = sampler.sample(&ctx, logits_index);
+            let token = sampler.sample(ctx, logits_index);
             if generated == 0 {
                 first_token_time = started.elapsed();
             }

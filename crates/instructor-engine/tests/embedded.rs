@@ -64,7 +64,7 @@ async fn the_embedded_model_streams_token_by_token() {
     }
     // Dropping the stream part-way cancels the generation; the engine serves the next request.
     let client = Client::with_provider(engine().clone()).with_mode(Mode::JsonSchema);
-    let mut stream = std::pin::pin!(client.chat().create_partial::<UserDetails>(story()));
+    let mut stream = Box::pin(client.chat().create_partial::<UserDetails>(story()));
     assert!(stream.next().await.is_some());
     drop(stream);
     let user: UserDetails = client.chat().create(story()).await.expect("still serving");

@@ -1,0 +1,374 @@
+//! The routes, the middleware (auth, request logging) and the chat-completions handler.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use instructor::{ApiKey, ChatCompletion, CompletionDelta};
+use instructor_engine::{Engine, EngineError};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::ServeConfig;
+use crate::error::ApiError;
+use crate::generate;
+use crate::queue::Queue;
+use crate::request::{self, Job};
+use crate::response::{self, Chunks, Ids};
+
+/// What every handler shares.
+#[derive(Debug)]
+struct App {
+    engine: Engine,
+    model_id: String,
+    /// The model's file name, accepted in `model` too.
+    file_name: String,
+    api_key: Option<ApiKey>,
+    queue: Queue,
+    max_body: usize,
+    created: u64,
+}
+
+/// The id a served model goes by: the configured one, else the file name without `.gguf`.
+pub(crate) fn model_id(engine: &Engine, config: &ServeConfig) -> String {
+    config.model_id.clone().unwrap_or_else(|| {
+        let name = engine.name();
+        name.strip_suffix(".gguf").unwrap_or(name).to_owned()
+    })
+}
+
+/// The HTTP routes for `engine`, configured by `config`: its model id, key, queue and body limit
+/// (the address, threads and context are not used here; the model file's date becomes `created`
+/// in `/v1/models`). Serve it with `axum::serve`, or use [`Server`](crate::Server).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use instructor_engine::{Engine, EngineOptions};
+/// use instructor_serve::{ServeConfig, router};
+///
+/// let config = ServeConfig::new("model.gguf").api_key("sk-local");
+/// let engine = Engine::load(config.model_path(), EngineOptions::default())?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// axum::serve(listener, router(engine, &config)).await?;
+/// # Ok(()) }
+/// ```
+pub fn router(engine: Engine, config: &ServeConfig) -> Router {
+    let created = std::fs::metadata(&config.model_path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let app = Arc::new(App {
+        model_id: model_id(&engine, config),
+        file_name: engine.name().to_owned(),
+        engine,
+        api_key: config.api_key.clone(),
+        queue: Queue::new(config.parallel, config.queue),
+        max_body: config.max_body_bytes,
+        created,
+    });
+    let api = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/models", get(models))
+        .route("/v1/models/{*model}", get(model))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&app), authorize));
+    Router::new()
+        .route("/health", get(health))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log))
+        .with_state(app)
+}
+
+/// One span per request: method, path, status, time. Never headers (the key is in one).
+async fn log(request: Request, next: Next) -> Response {
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let started = Instant::now();
+    let id = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let span = tracing::info_span!("request", id);
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(%method, %path, status, ms, "answered");
+        } else if status >= 400 {
+            tracing::warn!(%method, %path, status, ms, "answered");
+        } else {
+            tracing::info!(%method, %path, status, ms, "answered");
+        }
+    });
+    response
+}
+
+/// With a key configured, `Authorization: Bearer <key>` must match it.
+async fn authorize(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let Some(key) = &app.api_key else { return next.run(request).await };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    match given {
+        Some(token) if same(token.as_bytes(), key.expose().as_bytes()) => next.run(request).await,
+        given => {
+            tracing::warn!(key_given = given.is_some(), "unauthorized");
+            ApiError::unauthorized(given.is_some()).into_response()
+        }
+    }
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    response::json(
+        StatusCode::OK,
+        &json!({
+            "status": "ok",
+            "model": app.model_id,
+            "running": app.queue.running(),
+            "waiting": app.queue.waiting(),
+        }),
+    )
+}
+
+fn model_object(app: &App) -> serde_json::Value {
+    json!({"id": app.model_id, "object": "model", "created": app.created, "owned_by": "instructor"})
+}
+
+async fn models(State(app): State<Arc<App>>) -> Response {
+    response::json(StatusCode::OK, &json!({"object": "list", "data": [model_object(&app)]}))
+}
+
+async fn model(State(app): State<Arc<App>>, Path(model): Path<String>) -> Response {
+    match app.check_model(&model) {
+        Ok(()) => response::json(StatusCode::OK, &model_object(&app)),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    ApiError::unknown_route(method.as_str(), uri.path()).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError::method_not_allowed(method.as_str(), uri.path()).into_response()
+}
+
+impl App {
+    fn check_model(&self, model: &str) -> Result<(), ApiError> {
+        if model == self.model_id || model == self.file_name {
+            Ok(())
+        } else {
+            Err(ApiError::unknown_model(model, &self.model_id))
+        }
+    }
+}
+
+/// Reads the body, refusing more than `limit` bytes (at once when `Content-Length` says so).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::invalid("", format!("cannot read the request body: {e}"))),
+    }
+}
+
+/// Sets the generation's cancel flag when dropped: the handler's future (or the stream) is
+/// dropped when the client goes away.
+struct CancelOnDrop {
+    flag: Arc<AtomicBool>,
+    done: bool,
+}
+
+impl CancelOnDrop {
+    fn new() -> Self {
+        CancelOnDrop { flag: Arc::new(AtomicBool::new(false)), done: false }
+    }
+
+    /// The generation ended on its own: nothing to cancel.
+    fn finish(&mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.done {
+            tracing::info!("the client went away: generation cancelled");
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
+    match chat_inner(app, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::debug!(status = e.status.as_u16(), message = %e.message, param = ?e.param, "refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn chat_inner(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, app.max_body).await?;
+    let job = request::parse(&body)?;
+    app.check_model(&job.model)?;
+    let Some(ticket) = app.queue.admit() else {
+        tracing::warn!(running = app.queue.running(), waiting = app.queue.waiting(), "queue full");
+        return Err(ApiError::busy());
+    };
+    let mut guard = CancelOnDrop::new();
+    let queued = Instant::now();
+    let permit = app.queue.slot(&ticket).await.ok_or_else(|| ApiError::server("the queue is closed"))?;
+    let ids = Ids::new(&app.model_id);
+    tracing::info!(
+        completion = %ids.id,
+        stream = job.stream,
+        messages = job.request.messages.len(),
+        max_tokens = job.request.max_tokens,
+        queued_ms = queued.elapsed().as_millis() as u64,
+        "generating"
+    );
+    let engine = app.engine.clone();
+    // The slot is held until the engine is done, even if the client left.
+    let held = (ticket, permit);
+    if job.stream {
+        return stream(job, ids, engine, guard, held).await;
+    }
+    let flag = Arc::clone(&guard.flag);
+    let schema_param = job.schema_param;
+    let started = Instant::now();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _held = held;
+        generate::run(&engine, &job, &flag, &mut |_| {})
+    })
+    .await;
+    guard.finish();
+    let completion = outcome
+        .map_err(|e| ApiError::server(format!("the generation task failed: {e}")))?
+        .map_err(|e| ApiError::engine(&e, schema_param))?;
+    log_done(&completion, started);
+    Ok(response::json(StatusCode::OK, &response::completion(&ids, &completion)))
+}
+
+fn log_done(completion: &ChatCompletion, started: Instant) {
+    let usage = completion.usage.unwrap_or_default();
+    tracing::info!(
+        prompt_tokens = usage.prompt_tokens,
+        completion_tokens = usage.completion_tokens,
+        finish = completion.finish_reason().map(|f| f.as_str()).unwrap_or("none"),
+        ms = started.elapsed().as_millis() as u64,
+        "done"
+    );
+}
+
+/// What the blocking generation sends to the stream.
+enum Event {
+    Delta(CompletionDelta),
+    Done(Result<ChatCompletion, EngineError>),
+}
+
+/// Streams a generation as server-sent events. The response starts once the first piece (or
+/// an error) is known, so a schema the engine refuses is still a plain 400.
+async fn stream(
+    job: Job,
+    ids: Ids,
+    engine: Engine,
+    mut guard: CancelOnDrop,
+    held: impl Send + 'static,
+) -> Result<Response, ApiError> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let flag = Arc::clone(&guard.flag);
+    let (tool_reply, include_usage, schema_param) = (job.tool_reply, job.include_usage, job.schema_param);
+    let started = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let _held = held;
+        let mut emit = |delta: CompletionDelta| {
+            if sender.send(Event::Delta(delta)).is_err() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        };
+        let outcome = generate::run(&engine, &job, &flag, &mut emit);
+        sender.send(Event::Done(outcome)).ok();
+    });
+    let first = match receiver.recv().await {
+        Some(Event::Done(Err(e))) => {
+            guard.finish();
+            return Err(ApiError::engine(&e, schema_param));
+        }
+        Some(event) => event,
+        None => {
+            guard.finish();
+            return Err(ApiError::server("the generation task failed"));
+        }
+    };
+    let span = tracing::Span::current();
+    let body = async_stream::stream! {
+        // The whole guard moves into the stream: dropping the stream cancels the generation.
+        let mut guard = guard;
+        let mut chunks = Chunks::new(ids);
+        yield Ok::<Bytes, Infallible>(chunks.role(tool_reply));
+        let mut next = Some(first);
+        loop {
+            match next {
+                Some(Event::Delta(delta)) => {
+                    if let Some(bytes) = chunks.delta(&delta) {
+                        yield Ok(bytes);
+                    }
+                }
+                Some(Event::Done(Ok(completion))) => {
+                    guard.finish();
+                    span.in_scope(|| log_done(&completion, started));
+                    for bytes in chunks.end(&completion, include_usage) {
+                        yield Ok(bytes);
+                    }
+                    break;
+                }
+                Some(Event::Done(Err(e))) => {
+                    guard.finish();
+                    let error = ApiError::engine(&e, schema_param);
+                    span.in_scope(|| tracing::error!(message = %error.message, "the generation failed mid-stream"));
+                    yield Ok(response::sse(&error.body().to_string()));
+                    break;
+                }
+                None => {
+                    guard.finish();
+                    yield Ok(response::sse(&ApiError::server("the generation task failed").body().to_string()));
+                    break;
+                }
+            }
+            next = receiver.recv().await;
+        }
+    };
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}

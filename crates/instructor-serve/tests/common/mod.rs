@@ -1,0 +1,260 @@
+//! Shared by the integration tests: the engine, a server on 127.0.0.1:0, the OpenAI spec, and
+//! small HTTP helpers.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use instructor_engine::{Engine, EngineOptions, store};
+use instructor_serve::{ServeConfig, Server};
+use serde_json::{Value, json};
+
+/// The default model, fetched (and verified) on first use like the CLI does.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let path = std::thread::spawn(move || runtime.block_on(store::ensure_default(&store::Silent)))
+            .join()
+            .expect("pull thread")
+            .expect("the default model can be fetched");
+        Engine::load(&path, EngineOptions::default()).expect("the default model loads")
+    })
+}
+
+pub fn config() -> ServeConfig {
+    ServeConfig::new(store::default_model_path()).port(0)
+}
+
+/// A running server; it stops when the test's runtime ends (or on `shutdown`).
+pub struct Running {
+    pub url: String,
+    pub model: String,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn start(config: ServeConfig) -> Running {
+    let server = Server::with_engine(engine().clone(), &config).await.expect("binds");
+    let url = format!("http://{}", server.local_addr());
+    let model = server.model_id().to_owned();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .run(async {
+                stopped.await.ok();
+            })
+            .await
+            .expect("serves");
+    });
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("http client");
+    Running { url, model, http, stop: Some(stop), task }
+}
+
+impl Running {
+    /// Starts a graceful shutdown.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+    }
+
+    /// POSTs JSON to `/v1/chat/completions`.
+    pub async fn chat(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+    }
+
+    /// POSTs a streamed request and returns every event's data, `[DONE]` included.
+    pub async fn chat_stream(&self, body: &Value) -> (u16, Vec<String>) {
+        let response = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        if status == 200 {
+            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok());
+            assert_eq!(content_type, Some("text/event-stream"));
+        }
+        let text = response.text().await.expect("a body");
+        if status != 200 {
+            return (status, vec![text]);
+        }
+        let events = text
+            .split("\n\n")
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| e.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data event: {e:?}")).to_owned())
+            .collect();
+        (status, events)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// `/health` answers and a small real request is served.
+    pub async fn assert_still_serving(&self) {
+        let (status, health) = self.get("/health").await;
+        assert_eq!((status, health["status"].as_str()), (200, Some("ok")), "{health}");
+        let (status, body) = self.chat(&small_request(&self.model)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_conforms("CreateChatCompletionResponse", &body);
+    }
+
+    /// Waits until no generation is running (at most `within`).
+    pub async fn wait_idle(&self, within: Duration) -> Duration {
+        let started = std::time::Instant::now();
+        loop {
+            let (_, health) = self.get("/health").await;
+            if health["running"] == 0 && health["waiting"] == 0 {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < within, "still busy after {within:?}: {health}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until a generation is running.
+    pub async fn wait_running(&self, n: u64) {
+        for _ in 0..400 {
+            let (_, health) = self.get("/health").await;
+            if health["running"].as_u64() >= Some(n) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no generation started");
+    }
+}
+
+pub fn small_request(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 3})
+}
+
+pub fn user_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    })
+}
+
+pub fn story_messages() -> Value {
+    json!([
+        {"role": "system", "content": "You are a world class extractor"},
+        {"role": "user", "content": "Extract the following entities: \"Jason is 20\""},
+    ])
+}
+
+/// A request whose reply is long however the model feels: an array of at least `n` integers.
+pub fn long_request(model: &str, n: usize) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "List numbers."}],
+        "max_tokens": 3 * n + 64,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "numbers", "schema": {
+            "type": "array", "items": {"type": "integer", "minimum": 0},
+            "minItems": n, "maxItems": n,
+        }}},
+    })
+}
+
+#[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+pub struct UserDetails {
+    pub name: String,
+    pub age: u32,
+}
+
+pub fn story() -> instructor::ChatRequest {
+    instructor::ChatRequest::new("SmolLM2-135M-Instruct.Q4_1")
+        .system("You are a world class extractor")
+        .user(r#"Extract the following entities: "Jason is 20""#)
+}
+
+/// The shared OpenAI spec (`../shared/spec` beside the project root).
+fn spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/openai-chat-completions.schema.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the OpenAI spec must be at {}: {e}", path.display()));
+        let mut spec: Value = serde_json::from_str(&text).expect("the spec is JSON");
+        honour_nullable(&mut spec);
+        spec
+    })
+}
+
+/// The spec keeps OpenAPI 3.0's `nullable: true` in places (`finish_reason` in stream chunks),
+/// which JSON Schema 2020-12 ignores; it means "or null", so say that.
+fn honour_nullable(schema: &mut Value) {
+    match schema {
+        Value::Object(members) => {
+            for member in members.values_mut() {
+                honour_nullable(member);
+            }
+            if members.remove("nullable") == Some(Value::Bool(true)) {
+                let inner = Value::Object(std::mem::take(members));
+                members.insert("anyOf".into(), json!([inner, {"type": "null"}]));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(honour_nullable),
+        _ => {}
+    }
+}
+
+/// The validator for one component, compiled once per test binary.
+fn validator(component: &str) -> std::sync::Arc<jsonschema::Validator> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let compiled = cache.entry(component.to_owned()).or_insert_with(|| {
+        let root = json!({
+            "$ref": format!("#/components/schemas/{component}"),
+            "components": spec()["components"],
+        });
+        std::sync::Arc::new(jsonschema::validator_for(&root).expect("the spec compiles"))
+    });
+    std::sync::Arc::clone(compiled)
+}
+
+/// Asserts that `value` is a valid `component` of the OpenAI spec.
+pub fn assert_conforms(component: &str, value: &Value) {
+    let validator = validator(component);
+    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "not a valid {component}: {errors:#?}\n{value:#}");
+}
+
+/// Parses and checks every chunk of a stream: each a valid chunk, `[DONE]` last.
+pub fn chunks(events: &[String]) -> Vec<Value> {
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{events:#?}");
+    events[..events.len() - 1]
+        .iter()
+        .map(|e| {
+            let chunk: Value = serde_json::from_str(e).unwrap_or_else(|err| panic!("{err}: {e}"));
+            assert_conforms("CreateChatCompletionStreamResponse", &chunk);
+            chunk
+        })
+        .collect()
+}
+
+/// The text of a stream's content deltas.
+pub fn streamed_text(chunks: &[Value]) -> String {
+    chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect()
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The reverse check: our library (json-schema and tools modes) against llama-cpp-python's
+# OpenAI-compatible server on the same GGUF as `instructor serve`. Our client must work with a
+# peer's server.
+#
+# llama-cpp-python compiles llama.cpp when installed (minutes on two cores). The venv is
+# ${INSTRUCTOR_LLAMA_VENV}, else /tmp/bench-venv when it already has llama_cpp, else
+# target/llama-venv. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${INSTRUCTOR_LLAMA_VENV:-}
+if [ -z "$venv" ]; then
+  if [ -x /tmp/bench-venv/bin/python ] && /tmp/bench-venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
+    venv=/tmp/bench-venv
+  else
+    venv=target/llama-venv
+  fi
+fi
+started=$SECONDS
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if ! "$venv/bin/python" -c 'import llama_cpp.server.app' 2>/dev/null; then
+  installed=$("$venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)
+  # Only the server's extras when llama_cpp is already built; else build it (2 jobs).
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} "$venv/bin/pip" install --quiet \
+    --disable-pip-version-check "llama-cpp-python[server]${installed:+==$installed}"
+fi
+echo "llama-cpp-python ready in $((SECONDS - started)) s ($venv)" >&2
+
+cargo run -q -p instructor-cli -- model pull >/dev/null
+model=$(cargo run -q -p instructor-cli -- model list | awk -F'\t' '/SmolLM2-135M-Instruct.Q4_1.gguf/ {print $1}')
+port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+"$venv/bin/python" -m llama_cpp.server --model "$model" --model_alias smollm2 --host 127.0.0.1 --port "$port" \
+  --n_threads 2 --n_ctx 4096 >"$log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 300); do
+  curl -sf "http://127.0.0.1:$port/v1/models" >/dev/null && break
+  kill -0 "$server" 2>/dev/null || { cat "$log" >&2; echo "llama-cpp-python's server did not start" >&2; exit 1; }
+  sleep 0.2
+done
+echo "llama-cpp-python's server at http://127.0.0.1:$port/v1" >&2
+
+started=$SECONDS
+INSTRUCTOR_REVERSE_URL="http://127.0.0.1:$port/v1" INSTRUCTOR_REVERSE_MODEL=smollm2 \
+  cargo test -q -p instructor-serve --test reverse -- --ignored --nocapture
+echo "reverse check ran in $((SECONDS - started)) s" >&2
