@@ -262,7 +262,7 @@ impl Engine {
     fn matcher(&self, constraint: &Constraint) -> Result<Option<Matcher>, EngineError> {
         let schema = match constraint {
             Constraint::None => return Ok(None),
-            Constraint::JsonObject => json!({"type": "object"}),
+            Constraint::JsonObject => any_object(),
             Constraint::JsonSchema(schema) => schema.clone(),
         };
         let grammar = TopLevelGrammar::from_json_schema(compact(schema));
@@ -403,6 +403,23 @@ impl Engine {
             stop,
         })
     }
+}
+
+/// Any JSON object, spelled out: `compact` closes objects whose schema does not open them, so a
+/// bare `{"type":"object"}` would allow only `{}`. Nesting is bounded (objects in objects three
+/// deep, arrays of values): a grammar of unbounded JSON decodes far slower.
+fn any_object() -> Value {
+    fn object(depth: u32) -> Value {
+        let scalar = json!({"type": ["string", "number", "boolean", "null"]});
+        let value = if depth == 0 {
+            json!({"anyOf": [scalar, {"type": "array", "items": scalar}]})
+        } else {
+            let inner = object(depth - 1);
+            json!({"anyOf": [scalar, {"type": "array", "items": {"anyOf": [scalar, inner]}}, inner]})
+        };
+        json!({"type": "object", "additionalProperties": value})
+    }
+    object(2)
 }
 
 /// Prompt tokens evaluated per llama.cpp batch.

@@ -101,6 +101,18 @@ fn a_cached_prompt_prefix_is_reused_and_never_changes_the_reply() {
     assert_eq!(engine.generate(&jason, &schema, &sampling, None).expect("again").cached_tokens, 0);
 }
 
+#[test]
+fn json_object_allows_any_object_not_just_the_empty_one() {
+    let prompt = engine()
+        .prompt(&[("user".into(), r#"Describe Jason, who is 20, as a JSON object with his name and age."#.into())])
+        .expect("prompt");
+    let g = engine()
+        .generate(&prompt, &Constraint::JsonObject, &Sampling { max_tokens: 60, ..Sampling::default() }, None)
+        .expect("generates");
+    let value: Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{e}: {}", g.text));
+    assert!(value.as_object().is_some_and(|o| !o.is_empty()), "{}", g.text);
+}
+
 #[tokio::test]
 async fn parallel_tools_on_the_embedded_model() {
     let client = Client::with_provider(engine().clone()).with_mode(Mode::ParallelTools);

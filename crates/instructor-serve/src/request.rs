@@ -429,21 +429,9 @@ fn response_format(format: WireFormat) -> Result<Option<Value>, ApiError> {
     }
 }
 
-/// Any JSON object, spelled out for the engine, which closes objects whose schema does not open
-/// them (a bare `{"type":"json_object"}` would allow only `{}`). Nesting is bounded: objects in
-/// objects up to three deep, arrays of values; a grammar of unbounded JSON is slow to decode.
+/// Any JSON object: the engine's own bounded grammar for `json_object`.
 fn any_object() -> Value {
-    fn object(depth: u32) -> Value {
-        let scalar = json!({"type": ["string", "number", "boolean", "null"]});
-        let value = if depth == 0 {
-            json!({"anyOf": [scalar, {"type": "array", "items": scalar}]})
-        } else {
-            let inner = object(depth - 1);
-            json!({"anyOf": [scalar, {"type": "array", "items": {"anyOf": [scalar, inner]}}, inner]})
-        };
-        json!({"type": "object", "additionalProperties": value})
-    }
-    json!({"type": "json_object", "schema": object(2)})
+    json!({"type": "json_object"})
 }
 
 /// A schema must be a JSON object that is a valid JSON Schema and compiles.
