@@ -40,6 +40,7 @@ impl Default for EngineOptions {
 
 /// What the output must look like.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Constraint {
     /// Free text.
     None,
@@ -47,6 +48,8 @@ pub enum Constraint {
     JsonObject,
     /// A JSON value satisfying this schema.
     JsonSchema(Value),
+    /// A ```` ```json ```` fenced block holding a JSON value that satisfies this schema.
+    FencedJson(Value),
 }
 
 /// Sampling settings.
@@ -112,6 +115,8 @@ impl Generation {
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
+    /// Whether a schema written in the prompt constrains JSON-mode and fenced replies.
+    prompt_schemas: bool,
 }
 
 struct Inner {
@@ -171,6 +176,7 @@ impl Engine {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         tracing::info!(model = %name, load_ms = started.elapsed().as_millis() as u64, "model loaded");
         Ok(Engine {
+            prompt_schemas: true,
             inner: Arc::new(Inner {
                 model,
                 factory,
@@ -182,6 +188,26 @@ impl Engine {
                 backend,
             }),
         })
+    }
+
+    /// The same engine (sharing the model and its caches) deciding whether a JSON Schema
+    /// written in the prompt constrains replies that `response_format` leaves open: `json_object`
+    /// without a schema, and plain text that asks for a ```` ```json ```` block (the prompt-only
+    /// modes of instructor-style clients). On by default; off, such replies are free (for
+    /// measuring what the constraint buys).
+    ///
+    /// ```no_run
+    /// # fn f(engine: instructor_engine::Engine) {
+    /// let free = engine.reading_prompt_schemas(false);
+    /// # }
+    /// ```
+    pub fn reading_prompt_schemas(mut self, on: bool) -> Engine {
+        self.prompt_schemas = on;
+        self
+    }
+
+    pub(crate) fn reads_prompt_schemas(&self) -> bool {
+        self.prompt_schemas
     }
 
     /// The model's file name.
@@ -258,14 +284,22 @@ impl Engine {
         }
     }
 
+    /// Whether `constraint` compiles to a grammar.
+    pub(crate) fn can_use(&self, constraint: &Constraint) -> bool {
+        self.matcher(constraint).is_ok()
+    }
+
     /// Compiles a constraint into a matcher, failing on schemas llguidance cannot use.
     fn matcher(&self, constraint: &Constraint) -> Result<Option<Matcher>, EngineError> {
-        let schema = match constraint {
+        let grammar = match constraint {
             Constraint::None => return Ok(None),
-            Constraint::JsonObject => any_object(),
-            Constraint::JsonSchema(schema) => schema.clone(),
+            Constraint::JsonObject => TopLevelGrammar::from_json_schema(compact(any_object())),
+            Constraint::JsonSchema(schema) => TopLevelGrammar::from_json_schema(compact(schema.clone())),
+            Constraint::FencedJson(schema) => TopLevelGrammar::from_lark(format!(
+                "start: \"```json\\n\" body \"\\n```\"\nbody: %json {}",
+                compact(schema.clone())
+            )),
         };
-        let grammar = TopLevelGrammar::from_json_schema(compact(schema));
         let matcher = Matcher::new(self.inner.factory.create_parser(grammar));
         // An errored matcher would silently stop constraining: refuse it.
         if let Some(e) = matcher.get_error() {

@@ -25,6 +25,9 @@ enum Plan {
     },
     /// Calls to any of these functions: the output is `[{"name", "arguments"}, ...]`.
     Tools(Vec<(String, Value)>),
+    /// A constraint read off the prompt (a schema written in it), and what to use instead when
+    /// that schema does not compile.
+    Inferred(Constraint, Constraint),
 }
 
 fn plan(request: &CompletionRequest) -> Plan {
@@ -63,14 +66,69 @@ fn plan(request: &CompletionRequest) -> Plan {
     match format.get("type").and_then(Value::as_str) {
         Some("json_object") => match format.get("schema") {
             Some(schema) if schema.is_object() => Plan::Text(Constraint::JsonSchema(schema.clone())),
-            _ => Plan::Text(Constraint::JsonObject),
+            // JSON mode with the schema in the prompt (instructor's `JSON` mode): hold the reply
+            // to the schema the prompt asks for, which a small model would otherwise echo.
+            _ => match schema_in_prompt(request) {
+                Some(schema) => Plan::Inferred(Constraint::JsonSchema(schema), Constraint::JsonObject),
+                None => Plan::Text(Constraint::JsonObject),
+            },
         },
         Some("json_schema") => match format.pointer("/json_schema/schema") {
             Some(schema) => Plan::Text(Constraint::JsonSchema(schema.clone())),
             None => Plan::Text(Constraint::JsonObject),
         },
-        _ => Plan::Text(Constraint::None),
+        // Plain text whose prompt gives a schema and asks for a ```json block (`MD_JSON`).
+        _ => match schema_in_prompt(request).filter(|_| asks_for_fence(request)) {
+            Some(schema) => Plan::Inferred(Constraint::FencedJson(schema), Constraint::None),
+            None => Plan::Text(Constraint::None),
+        },
     }
+}
+
+/// The first JSON Schema written out in a system or user message: a JSON object with
+/// `properties`, `$defs` or `"type": "object"`.
+fn schema_in_prompt(request: &CompletionRequest) -> Option<Value> {
+    let texts = request
+        .messages
+        .iter()
+        .filter(|m| matches!(m.role, Role::System | Role::User))
+        .filter_map(|m| m.content.as_deref());
+    for text in texts {
+        // A bounded number of tries per message: each `{` may start the schema.
+        for (start, _) in text.match_indices('{').take(32) {
+            let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+            if let Some(Ok(Value::Object(object))) = values.next() {
+                let schema_like = object.get("properties").is_some_and(Value::is_object)
+                    || object.contains_key("$defs")
+                    || object.get("type").and_then(Value::as_str) == Some("object");
+                if schema_like {
+                    return Some(Value::Object(object));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Where `schema` is written out in `text`, as JSON.
+fn schema_span(text: &str, schema: &Value) -> Option<std::ops::Range<usize>> {
+    for (start, _) in text.match_indices('{').take(32) {
+        let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        if let Some(Ok(value)) = values.next() {
+            if &value == schema {
+                return Some(start..start + values.byte_offset());
+            }
+        }
+    }
+    None
+}
+
+fn asks_for_fence(request: &CompletionRequest) -> bool {
+    request
+        .messages
+        .iter()
+        .filter_map(|m| m.content.as_deref())
+        .any(|t| t.contains("```json") || t.contains("codeblock") || t.contains("code block"))
 }
 
 /// The most tool calls one reply may hold.
@@ -130,9 +188,19 @@ impl Engine {
         cancel: Option<&AtomicBool>,
         on_delta: &mut dyn FnMut(CompletionDelta),
     ) -> Result<ChatCompletion, EngineError> {
-        let plan = plan(request);
+        let plan = match plan(request) {
+            Plan::Inferred(_, fallback) if !self.reads_prompt_schemas() => Plan::Text(fallback),
+            plan => plan,
+        };
         let constraint = match &plan {
             Plan::Text(c) => c.clone(),
+            Plan::Inferred(c, fallback) => {
+                if self.can_use(c) {
+                    c.clone()
+                } else {
+                    fallback.clone()
+                }
+            }
             Plan::Tool { parameters, .. } => Constraint::JsonSchema(parameters.clone()),
             Plan::Tools(tools) => Constraint::JsonSchema(calls_schema(tools)),
         };
@@ -142,11 +210,23 @@ impl Engine {
             seed: request.seed.map_or(0, |s| s as u32),
             max_tokens: request.max_tokens.unwrap_or(512),
         };
-        let prompt = self.prompt(&transcript(request))?;
+        let mut messages = transcript(request);
+        if let Constraint::JsonSchema(schema) | Constraint::FencedJson(schema) = &constraint {
+            // The grammar holds the reply to the schema; written out in the prompt as well, it
+            // only distracts a small model (which then copies phrases from it into the values).
+            for (_, text) in &mut messages {
+                if let Some(span) = schema_span(text, schema) {
+                    text.replace_range(span, "");
+                }
+            }
+        }
+        let prompt = self.prompt(&messages)?;
         let mut first = true;
         let mut on_text = |text: &str| {
             let delta = match &plan {
-                Plan::Text(_) => CompletionDelta { content: Some(text.to_owned()), ..CompletionDelta::default() },
+                Plan::Text(_) | Plan::Inferred(..) => {
+                    CompletionDelta { content: Some(text.to_owned()), ..CompletionDelta::default() }
+                }
                 Plan::Tool { name, .. } => CompletionDelta {
                     tool_calls: vec![ToolCallDelta {
                         index: 0,
@@ -181,7 +261,7 @@ impl Engine {
             function: FunctionCall { name: name.to_owned(), arguments },
         };
         match plan {
-            Plan::Text(_) => message.content = Some(generation.text),
+            Plan::Text(_) | Plan::Inferred(..) => message.content = Some(generation.text),
             Plan::Tool { name, .. } => {
                 message.tool_calls = vec![call(0, &name, generation.text)];
                 finish = FinishReason::ToolCalls;
@@ -302,6 +382,16 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_is_found_where_it_is_written() {
+        let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+        let text = format!("Match this {{not json}} schema:\n\n{schema:#}\n\nThanks");
+        let span = schema_span(&text, &schema).expect("found");
+        assert_eq!(serde_json::from_str::<Value>(&text[span.clone()]).expect("json"), schema);
+        assert!(text[span.end..].starts_with("\n\nThanks"));
+        assert_eq!(schema_span(&text, &json!({"type": "object"})), None);
+    }
+
+    #[test]
     fn plans_follow_the_request() {
         let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
         let tools = json!([{"type": "function", "function": {"name": "A", "parameters": schema}},
@@ -331,5 +421,36 @@ mod tests {
             Plan::Text(Constraint::JsonObject)
         );
         assert_eq!(plan(&request(None, None, None)), Plan::Text(Constraint::None));
+    }
+
+    #[test]
+    fn a_schema_written_in_the_prompt_constrains_json_mode_and_fenced_replies() {
+        let schema = json!({"properties": {"name": {"type": "string"}}, "required": ["name"], "type": "object"});
+        let prompt =
+            format!("Answer in json that matches the following json_schema:\n\n{schema:#}\n\nReturn an instance.");
+        let with = |format: Option<Value>, fence: bool| {
+            let mut r = request(None, None, format);
+            r.messages.insert(0, Message::system(prompt.clone()));
+            if fence {
+                r.messages.push(Message::user("Return the correct JSON response within a ```json codeblock."));
+            }
+            plan(&r)
+        };
+        assert_eq!(
+            with(Some(json!({"type": "json_object"})), false),
+            Plan::Inferred(Constraint::JsonSchema(schema.clone()), Constraint::JsonObject)
+        );
+        assert_eq!(with(None, true), Plan::Inferred(Constraint::FencedJson(schema.clone()), Constraint::None));
+        assert_eq!(with(None, false), Plan::Text(Constraint::None), "no fence asked for: free text");
+        // A schema in `response_format` wins over the prompt.
+        let other = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+        assert_eq!(
+            with(Some(json!({"type": "json_object", "schema": other.clone()})), false),
+            Plan::Text(Constraint::JsonSchema(other))
+        );
+        // Braces that are not a schema are not taken for one.
+        let mut r = request(None, None, Some(json!({"type": "json_object"})));
+        r.messages.insert(0, Message::system("Use {curly} braces and {\"a\": 1}."));
+        assert_eq!(plan(&r), Plan::Text(Constraint::JsonObject));
     }
 }

@@ -34,7 +34,6 @@ fn story() -> ChatRequest {
 
 #[tokio::test]
 async fn seed_example_offline_in_every_constrained_mode() {
-    // `Json` is left out: it sends only `{"type":"json_object"}`, so the grammar is any object.
     for mode in [Mode::JsonSchema, Mode::StructuredOutputs, Mode::Tools, Mode::ToolsStrict] {
         let client = Client::with_provider(engine().clone()).with_mode(mode);
         let out = client.chat().create_with_completion::<UserDetails>(story().max_retries(0)).await;
@@ -111,6 +110,23 @@ fn json_object_allows_any_object_not_just_the_empty_one() {
         .expect("generates");
     let value: Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{e}: {}", g.text));
     assert!(value.as_object().is_some_and(|o| !o.is_empty()), "{}", g.text);
+}
+
+#[tokio::test]
+async fn prompt_only_modes_are_held_to_the_schema_written_in_the_prompt() {
+    // `Json` and `MdJson` carry the schema in the prompt only; the engine reads it from there,
+    // so the reply is an instance of it (a 135M model would otherwise echo the schema itself),
+    // and leaves it out of what the model reads (it would copy phrases from it).
+    for mode in [Mode::Json, Mode::MdJson] {
+        let client = Client::with_provider(engine().clone()).with_mode(mode);
+        let out = client.chat().create_with_completion::<UserDetails>(story().max_retries(0)).await;
+        let out = out.unwrap_or_else(|e| panic!("{mode}: a schema-valid reply on the first try: {e}"));
+        assert_eq!(out.value, UserDetails { name: "Jason".into(), age: 20 }, "{mode}");
+        if mode == Mode::MdJson {
+            let text = out.completion.message().and_then(|m| m.content.clone()).unwrap_or_default();
+            assert!(text.starts_with("```json\n") && text.ends_with("\n```"), "a fenced block: {text}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -216,7 +232,8 @@ async fn quality_set_constrained_vs_prompt_only() {
     let cases = cases();
     assert!(cases.len() >= 30, "the quality set has {} cases", cases.len());
     let constrained = Client::with_provider(engine().clone()).with_mode(Mode::JsonSchema);
-    let prompt_only = constrained.with_mode(Mode::MdJson);
+    // Prompt only: the schema in the prompt, a fenced reply, nothing held to it.
+    let prompt_only = Client::with_provider(engine().clone().reading_prompt_schemas(false)).with_mode(Mode::MdJson);
     let (mut valid, mut hits, mut fields) = (0, 0, 0);
     let (mut free_valid, mut free_hits) = (0, 0);
     for case in &cases {

@@ -287,19 +287,16 @@ async fn our_library_in_every_mode() {
     let jason = UserDetails { name: "Jason".into(), age: 20 };
     let mut failures = Vec::new();
     for mode in [Mode::Tools, Mode::ToolsStrict, Mode::StructuredOutputs, Mode::JsonSchema, Mode::Json, Mode::MdJson] {
-        let retries = if matches!(mode, Mode::Json | Mode::MdJson) { 0 } else { 2 };
-        let request = story().max_retries(retries);
+        // The prompt-only modes (Json, MdJson) work because the engine holds the reply to the
+        // schema written in the prompt, and leaves that text out of what the model reads.
+        let request = story().max_retries(0);
         let outcome = client(&server, mode).chat().create_with_completion::<UserDetails>(request).await;
         eprintln!("{mode}: {:?}", outcome.as_ref().map(|o| (&o.value, o.attempts)));
-        match (mode, outcome) {
-            (Mode::Json | Mode::MdJson, Err(e)) if e.is_exhausted() => {}
-            (_, Err(e)) => failures.push(format!("{mode}: {e}")),
-            (_, Ok(out)) => {
+        match outcome {
+            Err(e) => failures.push(format!("{mode}: {e}")),
+            Ok(out) => {
                 assert!(out.usage.completion_tokens > 0, "{mode}: usage");
-                // JsonSchema also puts the schema in the prompt over HTTP, and the small model
-                // then answers "Jason is 20" for the name.
-                let close = mode == Mode::JsonSchema && out.value.name.starts_with("Jason") && out.value.age == 20;
-                if out.value != jason && !close {
+                if out.value != jason {
                     failures.push(format!("{mode}: {:?}", out.value));
                 }
             }
