@@ -15,7 +15,8 @@ started=$SECONDS
 echo "venv ready in $((SECONDS - started)) s" >&2
 
 started=$SECONDS
-cargo build -q -p instructor-cli
+# The whole workspace, all features: the same build as the test command's, so nothing is rebuilt.
+cargo build -q --workspace --all-features
 echo "built in $((SECONDS - started)) s" >&2
 
 log=$(mktemp)

@@ -27,8 +27,10 @@ if ! "$venv/bin/python" -c 'import llama_cpp.server.app' 2>/dev/null; then
 fi
 echo "llama-cpp-python ready in $((SECONDS - started)) s ($venv)" >&2
 
-cargo run -q -p instructor-cli -- model pull >/dev/null
-model=$(cargo run -q -p instructor-cli -- model list | awk -F'\t' '/SmolLM2-135M-Instruct.Q4_1.gguf/ {print $1}')
+# The whole workspace, all features: the same build as the test command's, so nothing is rebuilt.
+cargo build -q --workspace --all-features
+target/debug/instructor model pull >/dev/null
+model=$(target/debug/instructor model list | awk -F'\t' '/SmolLM2-135M-Instruct.Q4_1.gguf/ {print $1}')
 port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
 "$venv/bin/python" -m llama_cpp.server --model "$model" --model_alias smollm2 --host 127.0.0.1 --port "$port" \
@@ -44,5 +46,5 @@ echo "llama-cpp-python's server at http://127.0.0.1:$port/v1" >&2
 
 started=$SECONDS
 INSTRUCTOR_REVERSE_URL="http://127.0.0.1:$port/v1" INSTRUCTOR_REVERSE_MODEL=smollm2 \
-  cargo test -q -p instructor-serve --test reverse -- --ignored --nocapture
+  cargo test -q --workspace --all-features --test reverse -- --ignored --nocapture
 echo "reverse check ran in $((SECONDS - started)) s" >&2

@@ -154,7 +154,8 @@ fn schema_violations_are_reasked_then_exit_3() {
     let server = TestServer::start();
     server.push(Reply::text(r#"{"name":"Jason","age":-4}"#));
     server.push(Reply::text(r#"{"name":"Jason"}"#));
-    server.push(Reply::text(r#"{"name":"Jason","age":"20"}"#));
+    // ("20" for an integer would be repaired; "twenty" cannot be.)
+    server.push(Reply::text(r#"{"name":"Jason","age":"twenty"}"#));
     let (code, stdout, stderr) = run(extract(&server, "json").args(["--max-retries", "2", "Jason is 20"]));
     assert_eq!(code, 3, "{stderr}");
     assert!(stdout.is_empty());

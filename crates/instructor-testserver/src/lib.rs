@@ -11,6 +11,8 @@
 //! assert!(server.url().starts_with("http://127.0.0.1:"));
 //! ```
 
+pub mod spec;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -80,7 +80,7 @@ impl Client {
     /// struct UserDetails { name: String, age: u32 }
     ///
     /// let texts = ["Jason is 20", "Ann is 31"];
-    /// let records = texts.iter().enumerate().map(|(i, t)| (i.to_string(), ChatRequest::new("gpt-4o-mini").user(*t)));
+    /// let records = texts.into_iter().enumerate().map(|(i, t)| (i.to_string(), ChatRequest::new("gpt-4o-mini").user(t)));
     /// let mut results = std::pin::pin!(client.batch::<UserDetails, _>(records, BatchOptions::default()));
     /// while let Some(item) = results.next().await {
     ///     match item.result {

@@ -187,59 +187,7 @@ pub fn story() -> instructor::ChatRequest {
         .user(r#"Extract the following entities: "Jason is 20""#)
 }
 
-/// The shared OpenAI spec (`../shared/spec` beside the project root).
-fn spec() -> &'static Value {
-    static SPEC: OnceLock<Value> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let path =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/openai-chat-completions.schema.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("the OpenAI spec must be at {}: {e}", path.display()));
-        let mut spec: Value = serde_json::from_str(&text).expect("the spec is JSON");
-        honour_nullable(&mut spec);
-        spec
-    })
-}
-
-/// The spec keeps OpenAPI 3.0's `nullable: true` in places (`finish_reason` in stream chunks),
-/// which JSON Schema 2020-12 ignores; it means "or null", so say that.
-fn honour_nullable(schema: &mut Value) {
-    match schema {
-        Value::Object(members) => {
-            for member in members.values_mut() {
-                honour_nullable(member);
-            }
-            if members.remove("nullable") == Some(Value::Bool(true)) {
-                let inner = Value::Object(std::mem::take(members));
-                members.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(honour_nullable),
-        _ => {}
-    }
-}
-
-/// The validator for one component, compiled once per test binary.
-fn validator(component: &str) -> std::sync::Arc<jsonschema::Validator> {
-    type Cache = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    let compiled = cache.entry(component.to_owned()).or_insert_with(|| {
-        let root = json!({
-            "$ref": format!("#/components/schemas/{component}"),
-            "components": spec()["components"],
-        });
-        std::sync::Arc::new(jsonschema::validator_for(&root).expect("the spec compiles"))
-    });
-    std::sync::Arc::clone(compiled)
-}
-
-/// Asserts that `value` is a valid `component` of the OpenAI spec.
-pub fn assert_conforms(component: &str, value: &Value) {
-    let validator = validator(component);
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "not a valid {component}: {errors:#?}\n{value:#}");
-}
+pub use instructor_testserver::spec::assert_conforms;
 
 /// Parses and checks every chunk of a stream: each a valid chunk, `[DONE]` last.
 pub fn chunks(events: &[String]) -> Vec<Value> {

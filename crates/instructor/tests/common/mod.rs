@@ -39,52 +39,7 @@ pub fn story_request() -> instructor::ChatRequest {
         .user(r#"Extract the following entities: "Jason is 20""#)
 }
 
-/// The shared OpenAI spec (`../shared/spec` beside the project root).
-fn spec() -> &'static Value {
-    static SPEC: OnceLock<Value> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let path =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/openai-chat-completions.schema.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("the OpenAI spec must be at {}: {e}", path.display()));
-        let mut spec: Value = serde_json::from_str(&text).expect("the spec is JSON");
-        honour_nullable(&mut spec);
-        spec
-    })
-}
-
-/// The spec keeps OpenAPI 3.0's `nullable: true` in places (`finish_reason` in stream chunks),
-/// which JSON Schema 2020-12 ignores; it means "or null", so say that.
-fn honour_nullable(schema: &mut Value) {
-    match schema {
-        Value::Object(members) => {
-            for member in members.values_mut() {
-                honour_nullable(member);
-            }
-            if members.remove("nullable") == Some(Value::Bool(true)) {
-                let inner = Value::Object(std::mem::take(members));
-                members.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(honour_nullable),
-        _ => {}
-    }
-}
-
-fn validator(component: &str) -> jsonschema::Validator {
-    let root = json!({
-        "$ref": format!("#/components/schemas/{component}"),
-        "components": spec()["components"],
-    });
-    jsonschema::validator_for(&root).expect("the spec compiles")
-}
-
-/// Asserts that `value` is a valid `component` of the OpenAI spec.
-pub fn assert_conforms(component: &str, value: &Value) {
-    let validator = validator(component);
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "not a valid {component}: {errors:#?}\n{value:#}");
-}
+pub use instructor_testserver::spec::assert_conforms;
 
 /// Every request the server saw, as JSON bodies.
 pub fn bodies(server: &TestServer) -> Vec<Value> {
