@@ -2,7 +2,6 @@
 //! small HTTP helpers.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -187,6 +186,7 @@ pub fn story() -> instructor::ChatRequest {
         .user(r#"Extract the following entities: "Jason is 20""#)
 }
 
+#[allow(unused_imports)] // not every test file checks conformance
 pub use instructor_testserver::spec::assert_conforms;
 
 /// Parses and checks every chunk of a stream: each a valid chunk, `[DONE]` last.

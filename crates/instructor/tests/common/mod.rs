@@ -1,13 +1,11 @@
 //! Shared by the integration tests: the loopback server, the story's type, and the OpenAI spec.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use instructor::{Client, Mode, RetryPolicy};
 pub use instructor_testserver::{Reply, TestServer};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 pub struct UserDetails {
@@ -39,6 +37,7 @@ pub fn story_request() -> instructor::ChatRequest {
         .user(r#"Extract the following entities: "Jason is 20""#)
 }
 
+#[allow(unused_imports)] // not every test file checks conformance
 pub use instructor_testserver::spec::assert_conforms;
 
 /// Every request the server saw, as JSON bodies.
