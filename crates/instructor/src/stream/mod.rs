@@ -8,6 +8,7 @@ pub(crate) mod iterable;
 pub(crate) mod partial;
 pub(crate) mod sse;
 
+use std::collections::HashMap;
 use std::pin::Pin;
 
 use futures_core::Stream;
@@ -92,8 +93,11 @@ pub(crate) struct Assembler {
     completion: ChatCompletion,
     message: AssistantMessage,
     finish_reason: Option<FinishReason>,
-    /// Calls by their stream index (indices need not start at 0 or be dense).
-    calls: Vec<(u32, ToolCall)>,
+    /// Calls in the order they appeared, and where each stream index is among them (indices
+    /// need not start at 0 or be dense; a map keeps the lookup per delta constant however many
+    /// parallel calls there are).
+    calls: Vec<ToolCall>,
+    positions: HashMap<u32, usize>,
 }
 
 impl Assembler {
@@ -132,7 +136,7 @@ impl Assembler {
 
     /// The index of the call `index` in the order calls appeared.
     pub(crate) fn call_position(&self, index: u32) -> Option<usize> {
-        self.calls.iter().position(|(i, _)| *i == index)
+        self.positions.get(&index).copied()
     }
 
     fn call_mut(&mut self, index: u32) -> &mut ToolCall {
@@ -144,15 +148,16 @@ impl Assembler {
                     kind: "function".to_owned(),
                     function: FunctionCall { name: String::new(), arguments: String::new() },
                 };
-                self.calls.push((index, call));
+                self.calls.push(call);
+                self.positions.insert(index, self.calls.len() - 1);
                 self.calls.len() - 1
             }
         };
-        &mut self.calls[position].1
+        &mut self.calls[position]
     }
 
     pub(crate) fn finish(mut self) -> ChatCompletion {
-        self.message.tool_calls = self.calls.into_iter().map(|(_, call)| call).collect();
+        self.message.tool_calls = self.calls;
         self.completion.choices = vec![Choice { index: 0, message: self.message, finish_reason: self.finish_reason }];
         self.completion
     }
