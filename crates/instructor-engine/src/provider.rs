@@ -150,6 +150,22 @@ fn calls_schema(tools: &[(String, Value)]) -> Value {
     json!({ "type": "array", "minItems": 1, "maxItems": MAX_CALLS, "items": { "anyOf": variants } })
 }
 
+/// The functions a reply may call, for the model to choose among: small models trained on
+/// function calling saw them as a JSON list, with the reply a list of `{"name", "arguments"}`.
+fn tool_menu(request: &CompletionRequest) -> Option<String> {
+    let tools = request.tools.as_ref()?.to_value();
+    let functions: Vec<&Value> = tools.as_array()?.iter().filter_map(|tool| tool.get("function")).collect();
+    if functions.is_empty() {
+        return None;
+    }
+    let list = serde_json::to_string(&functions).ok()?;
+    Some(format!(
+        "You are given a question and a set of possible functions. Based on the question, make only the \
+         function calls it needs: one call for each thing it asks.\n\nThe functions:\n<tools>{list}</tools>\n\n\
+         Answer with a list of calls: [{{\"name\": \"function name\", \"arguments\": {{\"argument\": \"value\"}}}}]"
+    ))
+}
+
 /// The conversation as (role, text) pairs for the chat template: tool results become user
 /// turns, and an assistant's tool calls become their arguments, since small chat templates
 /// know only system, user and assistant.
@@ -217,6 +233,15 @@ impl Engine {
             for (_, text) in &mut messages {
                 if let Some(span) = schema_span(text, schema) {
                     text.replace_range(span, "");
+                }
+            }
+        }
+        if let Plan::Tools(_) = &plan {
+            // Otherwise the model knows the functions only by the names the grammar allows.
+            if let Some(menu) = tool_menu(request) {
+                match messages.first_mut() {
+                    Some((role, text)) if role == "system" => *text = format!("{text}\n\n{menu}"),
+                    _ => messages.insert(0, ("system".to_owned(), menu)),
                 }
             }
         }

@@ -141,6 +141,45 @@ async fn parallel_tools_on_the_embedded_model() {
 }
 
 #[test]
+fn with_several_tools_the_model_chooses_by_their_descriptions() {
+    // The engine shows the model the functions (their names, descriptions and parameters); without
+    // that, the 135M model's first call was the right one for 3 of these 6 questions.
+    use instructor::{CompletionRequest, Message, RawJson};
+    let tool = |name: &str, description: &str, parameter: &str| {
+        json!({"type": "function", "function": {"name": name, "description": description, "parameters": {
+            "type": "object", "properties": {parameter: {"type": "string"}}, "required": [parameter]}}})
+    };
+    let tools = json!([
+        tool("get_weather", "Get the current weather in a city", "city"),
+        tool("get_time", "Get the current local time in a timezone", "timezone"),
+        tool("send_email", "Send an email to an address", "to"),
+    ]);
+    let cases = [
+        ("What is the weather like in Paris today?", "get_weather"),
+        ("What time is it now in Tokyo?", "get_time"),
+        ("Send an email to ann@example.com.", "send_email"),
+        ("How hot is it in Cairo right now?", "get_weather"),
+        ("What's the time in New York?", "get_time"),
+        ("Email bo@example.org about the meeting.", "send_email"),
+    ];
+    for (question, expected) in cases {
+        let request = CompletionRequest {
+            tools: Some(RawJson::new(&tools).expect("tools")),
+            tool_choice: Some(RawJson::new(&json!("auto")).expect("choice")),
+            max_tokens: Some(60),
+            ..CompletionRequest::new(
+                "local",
+                vec![Message::system("You are a helpful assistant."), Message::user(question)],
+            )
+        };
+        let completion = engine().complete_blocking(&request).expect("completes");
+        let calls = &completion.message().expect("a message").tool_calls;
+        let names: Vec<&str> = calls.iter().map(|c| c.function.name.as_str()).collect();
+        assert_eq!(names.first(), Some(&expected), "{question}: {names:?}");
+    }
+}
+
+#[test]
 fn the_grammar_holds_even_for_awkward_schemas() {
     let schema = json!({
         "type": "object",
