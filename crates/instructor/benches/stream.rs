@@ -1,6 +1,7 @@
 //! Streaming cost: partial values and iterables over a long list, against reading the same
 //! stream without parsing, in one run. A loopback server in a child process streams a list of N
-//! objects (id, name, email, tags) four characters per SSE event.
+//! objects (id, name, email, tags) four characters per SSE event; another streams the same
+//! objects as N parallel tool calls (one per object, their pieces interleaved).
 //!
 //! ```sh
 //! cargo bench -p instructor --bench stream
@@ -31,15 +32,12 @@ struct Contact {
 
 const CHUNK_CHARS: usize = 4;
 
+fn contact(i: usize) -> String {
+    format!(r#"{{"id":{i},"name":"Person number {i}","email":"person{i}@example.com","tags":["t{}","vip"]}}"#, i % 7)
+}
+
 fn items(n: usize) -> String {
-    let items: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"id":{i},"name":"Person number {i}","email":"person{i}@example.com","tags":["t{}","vip"]}}"#,
-                i % 7
-            )
-        })
-        .collect();
+    let items: Vec<String> = (0..n).map(contact).collect();
     format!("{{\"value\":[{}]}}", items.join(","))
 }
 
@@ -48,6 +46,11 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
         serve(n);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--serve-calls") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        serve_calls(n);
         return;
     }
     let rounds = if std::env::var("BENCH_QUICK").is_ok() { 1 } else { 5 };
@@ -70,6 +73,8 @@ fn main() {
     let small = Server::spawn(1_000);
     let large = Server::spawn(5_000);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let calls_small = Server::spawn_calls(1_000);
+    let calls_large = Server::spawn_calls(5_000);
     let doc_large = items(5_000).len();
 
     let mut baseline_small = Vec::new();
@@ -78,6 +83,8 @@ fn main() {
     let mut partial_small = Vec::new();
     let mut partial_large = Vec::new();
     let mut iterable_large = Vec::new();
+    let mut parallel_small = Vec::new();
+    let mut parallel_large = Vec::new();
     let mut partials_seen = 0;
     for _ in 0..rounds {
         baseline_small.push(cpu(|| rt.block_on(read_raw(&small.url))).0);
@@ -88,10 +95,20 @@ fn main() {
         partial_large.push(t);
         partials_seen = seen;
         iterable_large.push(cpu(|| rt.block_on(iterable(&large.url, 5_000))).0);
+        parallel_small.push(cpu(|| rt.block_on(partial_calls(&calls_small.url, 1_000))).0);
+        parallel_large.push(cpu(|| rt.block_on(partial_calls(&calls_large.url, 5_000))).0);
     }
-    let [bs, bl, fl, ps, pl, il] =
-        [&baseline_small, &baseline_large, &framed_large, &partial_small, &partial_large, &iterable_large]
-            .map(|v| median(v));
+    let [bs, bl, fl, ps, pl, il, qs, ql] = [
+        &baseline_small,
+        &baseline_large,
+        &framed_large,
+        &partial_small,
+        &partial_large,
+        &iterable_large,
+        &parallel_small,
+        &parallel_large,
+    ]
+    .map(|v| median(v));
     let events = doc_large.div_ceil(CHUNK_CHARS);
     println!("streaming a list of N objects, {CHUNK_CHARS} characters per SSE event; client CPU, median of {rounds}");
     println!(
@@ -102,11 +119,13 @@ fn main() {
     println!("  SSE events + chunk decode, no partials                     N=5,000 {:>8.1} ms", fl * 1e3);
     println!("  create_partial                        N=1,000 {:>8.1} ms   N=5,000 {:>8.1} ms", ps * 1e3, pl * 1e3);
     println!("  create_iterable                                            N=5,000 {:>8.1} ms", il * 1e3);
+    println!("  create_partial, N parallel tool calls N=1,000 {:>8.1} ms   N=5,000 {:>8.1} ms", qs * 1e3, ql * 1e3);
     println!();
     check("partial N=5,000 CPU (s)", pl, "<", 0.5);
     check("partial N=5,000 / no-parse baseline", pl / bl, "<=", 3.0);
     check("partial N=5,000 / N=1,000 (linear: 5)", pl / ps, "<=", 6.0);
     check("iterable N=5,000 CPU (s)", il, "<", 0.3);
+    check("parallel calls N=5,000 / N=1,000 (linear: 5)", ql / qs, "<=", 6.0);
     println!("  (for reference) partial / SSE-decoding baseline {:.2}×", pl / fl);
     println!("  peak RSS of the client process {:.1} MB (document {:.1} MB)", peak_rss_mb(), doc_large as f64 / 1e6);
 }
@@ -174,6 +193,24 @@ async fn partial(url: &str, n: usize) -> usize {
     seen
 }
 
+async fn partial_calls(url: &str, n: usize) {
+    let client = Client::builder().base_url(url).api_key("sk-bench").mode(Mode::ParallelTools).build().expect("client");
+    let mut stream = pin!(client.chat().create_partial::<Vec<Contact>>(request()));
+    let mut done = false;
+    while let Some(event) = stream.next().await {
+        match event.expect("event") {
+            PartialEvent::Partial(p) => {
+                std::hint::black_box(p.json().as_array().map(Vec::len));
+            }
+            PartialEvent::Complete(extraction) => {
+                assert_eq!(extraction.value.len(), n);
+                done = true;
+            }
+        }
+    }
+    assert!(done);
+}
+
 async fn iterable(url: &str, n: usize) {
     let client = client(url);
     let stream = client.chat().create_iterable::<Contact>(request());
@@ -220,9 +257,17 @@ struct Server {
 
 impl Server {
     fn spawn(n: usize) -> Server {
+        Server::spawn_with("--serve", n)
+    }
+
+    fn spawn_calls(n: usize) -> Server {
+        Server::spawn_with("--serve-calls", n)
+    }
+
+    fn spawn_with(flag: &str, n: usize) -> Server {
         let exe = std::env::current_exe().expect("bench binary");
         let mut child =
-            Command::new(exe).args(["--serve", &n.to_string()]).stdout(Stdio::piped()).spawn().expect("server process");
+            Command::new(exe).args([flag, &n.to_string()]).stdout(Stdio::piped()).spawn().expect("server process");
         let stdout = child.stdout.take().expect("stdout");
         let mut url = String::new();
         BufReader::new(stdout).read_line(&mut url).expect("server url");
@@ -241,6 +286,16 @@ fn serve(n: usize) {
     let server = TestServer::start_with_workers(1);
     server.record(false);
     server.set_fallback(Reply::stream_text(&items(n), CHUNK_CHARS));
+    println!("{}", server.url());
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+fn serve_calls(n: usize) {
+    let contacts: Vec<String> = (0..n).map(contact).collect();
+    let calls: Vec<(&str, &str)> = contacts.iter().map(|c| ("Contact", c.as_str())).collect();
+    let server = TestServer::start_with_workers(1);
+    server.record(false);
+    server.set_fallback(Reply::stream_tool_calls(&calls, CHUNK_CHARS));
     println!("{}", server.url());
     std::thread::sleep(Duration::from_secs(3600));
 }

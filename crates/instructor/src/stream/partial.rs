@@ -92,17 +92,34 @@ struct Tracker {
     /// Parallel tools: each call's name (the item's tag when the enum is tagged).
     names: Vec<String>,
     tagged: bool,
+    /// Parallel tools: the array a partial shows, one element per call that has a value so far,
+    /// in call order. A change replaces its call's element only, so a reply with thousands of
+    /// calls costs per change what the changed call costs, not the whole array.
+    calls: Arc<Value>,
+    /// Where each call's element is in `calls`.
+    elements: Vec<Option<usize>>,
+    /// The last call that has an element: a call after it appends.
+    last_placed: Option<usize>,
 }
 
 impl Tracker {
     fn new(mode: Mode, tagged: bool) -> Tracker {
-        Tracker { mode, parsers: Vec::new(), names: Vec::new(), tagged }
+        Tracker {
+            mode,
+            parsers: Vec::new(),
+            names: Vec::new(),
+            tagged,
+            calls: Arc::new(Value::Array(Vec::new())),
+            elements: Vec::new(),
+            last_placed: None,
+        }
     }
 
     fn parser(&mut self, position: usize) -> &mut Option<JsonStream> {
         while self.parsers.len() <= position {
             self.parsers.push(Some(JsonStream::new()));
             self.names.push(String::new());
+            self.elements.push(None);
         }
         &mut self.parsers[position]
     }
@@ -110,18 +127,25 @@ impl Tracker {
     fn push(&mut self, delta: &CompletionDelta, assembler: &Assembler) -> bool {
         let mut changed = false;
         if self.mode.uses_tools() {
+            let parallel = self.mode == Mode::ParallelTools;
             for call in &delta.tool_calls {
                 let Some(position) = assembler.call_position(call.index) else { continue };
-                if self.mode != Mode::ParallelTools && position > 0 {
+                if !parallel && position > 0 {
                     continue;
                 }
+                let mut call_changed = false;
                 if let Some(name) = &call.name {
                     self.parser(position);
                     self.names[position].push_str(name);
+                    call_changed = self.tagged && self.elements[position].is_some();
                 }
                 if let Some(args) = &call.arguments {
-                    changed |= feed(self.parser(position), args);
+                    call_changed |= feed(self.parser(position), args);
                 }
+                if parallel && call_changed {
+                    self.update_call(position);
+                }
+                changed |= call_changed;
             }
         } else if let Some(text) = &delta.content {
             changed |= feed(self.parser(0), text);
@@ -129,16 +153,39 @@ impl Tracker {
         changed
     }
 
-    fn snapshot(&self) -> Option<Arc<Value>> {
-        if self.mode != Mode::ParallelTools {
-            return self.parsers.first()?.as_ref()?.snapshot();
+    /// Puts a parallel call's value so far in its place in `calls`.
+    fn update_call(&mut self, position: usize) {
+        let Some(value) = self.parsers[position].as_ref().and_then(JsonStream::value) else { return };
+        let item = if self.tagged {
+            Value::Object(Map::from_iter([(self.names[position].clone(), value.clone())]))
+        } else {
+            value.clone()
+        };
+        // In place unless the consumer still holds the previous partial.
+        let Value::Array(items) = Arc::make_mut(&mut self.calls) else { return };
+        if let Some(element) = self.elements[position] {
+            items[element] = item;
+        } else if self.last_placed.is_none_or(|last| last < position) {
+            self.elements[position] = Some(items.len());
+            items.push(item);
+            self.last_placed = Some(position);
+        } else {
+            // A call that started after later ones (rare): insert it before them.
+            let element = self.elements[..position].iter().flatten().count();
+            for later in self.elements[position + 1..].iter_mut().flatten() {
+                *later += 1;
+            }
+            items.insert(element, item);
+            self.elements[position] = Some(element);
         }
-        // Parallel tools: the array of calls so far (rebuilt per change; a reply has few calls).
-        let items = self.parsers.iter().zip(&self.names).filter_map(|(parser, name)| {
-            let value = parser.as_ref()?.value()?.clone();
-            Some(if self.tagged { Value::Object(Map::from_iter([(name.clone(), value)])) } else { value })
-        });
-        Some(Arc::new(Value::Array(items.collect())))
+    }
+
+    fn snapshot(&self) -> Option<Arc<Value>> {
+        if self.mode == Mode::ParallelTools {
+            Some(Arc::clone(&self.calls))
+        } else {
+            self.parsers.first()?.as_ref()?.snapshot()
+        }
     }
 }
 
@@ -204,5 +251,63 @@ where
                 Err(None) => continue,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::ToolCallDelta;
+    use serde_json::json;
+
+    fn piece(index: u32, name: Option<&str>, arguments: &str) -> CompletionDelta {
+        CompletionDelta {
+            tool_calls: vec![ToolCallDelta {
+                index,
+                id: name.map(|_| format!("call_{index}")),
+                name: name.map(str::to_owned),
+                arguments: Some(arguments.to_owned()),
+            }],
+            ..CompletionDelta::default()
+        }
+    }
+
+    /// Pushes the pieces and returns each snapshot after a change.
+    fn run(tagged: bool, pieces: &[CompletionDelta]) -> Vec<Value> {
+        let mut tracker = Tracker::new(Mode::ParallelTools, tagged);
+        let mut assembler = Assembler::default();
+        let mut seen = Vec::new();
+        for delta in pieces {
+            assembler.push(delta);
+            if tracker.push(delta, &assembler) {
+                seen.push((*tracker.snapshot().expect("a snapshot")).clone());
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn parallel_calls_keep_call_order_however_they_interleave() {
+        // Call 1 gets a value before call 0 does: call 0's element goes in front of it.
+        let seen = run(
+            false,
+            &[
+                piece(0, Some("A"), ""),
+                piece(1, Some("A"), "{\"n\": 1,"),
+                piece(0, None, "{\"n\": 0,"),
+                piece(2, Some("A"), "{\"n\": 2}"),
+                piece(1, None, " \"m\": 1}"),
+                piece(0, None, " \"m\": 0}"),
+            ],
+        );
+        assert_eq!(seen.first(), Some(&json!([{"n": 1}])));
+        assert_eq!(seen.get(1), Some(&json!([{"n": 0}, {"n": 1}])));
+        assert_eq!(seen.last(), Some(&json!([{"n": 0, "m": 0}, {"n": 1, "m": 1}, {"n": 2}])));
+    }
+
+    #[test]
+    fn tagged_parallel_calls_show_their_names() {
+        let seen = run(true, &[piece(0, Some("Add"), "{\"a\": 1}"), piece(1, Some("Sub"), "{\"b\": 2}")]);
+        assert_eq!(seen.last(), Some(&json!([{"Add": {"a": 1}}, {"Sub": {"b": 2}}])));
     }
 }
