@@ -145,6 +145,9 @@ fn with_several_tools_the_model_chooses_by_their_descriptions() {
     // The engine shows the model the functions (their names, descriptions and parameters); without
     // that, the 135M model's first call was the right one for 3 of these 6 questions.
     use instructor::{CompletionRequest, Message, RawJson};
+    let _ = engine(); // makes sure the default model is in the cache
+    // An engine of its own, so what its prompt cache holds does not depend on the other tests.
+    let engine = Engine::load(&store::default_model_path(), EngineOptions::default()).expect("loads");
     let tool = |name: &str, description: &str, parameter: &str| {
         json!({"type": "function", "function": {"name": name, "description": description, "parameters": {
             "type": "object", "properties": {parameter: {"type": "string"}}, "required": [parameter]}}})
@@ -172,7 +175,7 @@ fn with_several_tools_the_model_chooses_by_their_descriptions() {
                 vec![Message::system("You are a helpful assistant."), Message::user(question)],
             )
         };
-        let completion = engine().complete_blocking(&request).expect("completes");
+        let completion = engine.complete_blocking(&request).expect("completes");
         let calls = &completion.message().expect("a message").tool_calls;
         let names: Vec<&str> = calls.iter().map(|c| c.function.name.as_str()).collect();
         assert_eq!(names.first(), Some(&expected), "{question}: {names:?}");
