@@ -50,6 +50,9 @@ pub enum Constraint {
     JsonSchema(Value),
     /// A ```` ```json ```` fenced block holding a JSON value that satisfies this schema.
     FencedJson(Value),
+    /// Either a JSON value that satisfies this schema, or free text that does not start with
+    /// `[` or `{`: the model chooses with its first character (`tool_choice: "auto"`).
+    JsonOrText(Value),
 }
 
 /// Sampling settings.
@@ -299,6 +302,10 @@ impl Engine {
                 "start: \"```json\\n\" body \"\\n```\"\nbody: %json {}",
                 compact(schema.clone())
             )),
+            Constraint::JsonOrText(schema) => TopLevelGrammar::from_lark(format!(
+                "start: json | words\njson: %json {}\nwords: /[^\\[{{](?s:.)*/",
+                compact(schema.clone())
+            )),
         };
         let matcher = Matcher::new(self.inner.factory.create_parser(grammar));
         // An errored matcher would silently stop constraining: refuse it.
@@ -362,14 +369,14 @@ impl Engine {
         }
         let mut sampler = LlamaSampler::chain_simple(chain);
 
-        // Evaluate only what the context does not already hold: everything after the longest
+        // Evaluate only what the context does not already hold: the blocks after the longest
         // prefix shared with what it last evaluated (at least the last token, for its logits).
         let reused = slot.prepare(&tokens);
         let prompt_started = Instant::now();
-        let mut batch = LlamaBatch::new(PROMPT_BATCH as usize, 1);
-        for (chunk_index, chunk) in tokens[reused..].chunks(PROMPT_BATCH as usize).enumerate() {
+        let mut batch = LlamaBatch::new(PROMPT_BLOCK, 1);
+        for (chunk_index, chunk) in tokens[reused..].chunks(PROMPT_BLOCK).enumerate() {
             batch.clear();
-            let start = reused + chunk_index * PROMPT_BATCH as usize;
+            let start = reused + chunk_index * PROMPT_BLOCK;
             for (i, token) in chunk.iter().enumerate() {
                 let last = start + i + 1 == tokens.len();
                 batch
@@ -420,7 +427,6 @@ impl Engine {
             position += 1;
             logits_index = 0;
             ctx.decode(&mut batch).map_err(|e| EngineError::Inference(format!("decode: {e}")))?;
-            slot.tokens.push(token);
         }
         if emitted < out.len() {
             on_text(&String::from_utf8_lossy(&out[emitted..]));
@@ -456,14 +462,19 @@ fn any_object() -> Value {
     object(2)
 }
 
-/// Prompt tokens evaluated per llama.cpp batch.
+/// The most tokens of one llama.cpp batch (the context's setting).
 const PROMPT_BATCH: u32 = 512;
+/// Prompts are evaluated in blocks of this many tokens that start at multiples of it, whether or
+/// not a cached prefix is reused: llama.cpp's numbers for a token depend on the batch it was
+/// evaluated in, so reusing a prefix that ends mid-block could change a greedy reply.
+const PROMPT_BLOCK: usize = 16;
 /// The smallest pooled context, in tokens.
 const SLOT_CONTEXT: u32 = 2048;
 /// Idle contexts kept (each holds its KV cache: about 45 MB at 2,048 tokens for the default model).
 const MAX_IDLE_CONTEXTS: usize = 2;
 
-/// A context and the tokens its KV cache holds, in order from position 0.
+/// A context and the prompt tokens its KV cache holds, in order from position 0. (Generated
+/// tokens are not reused: they were evaluated one at a time, not in blocks.)
 struct Slot {
     ctx: LlamaContext<'static>,
     tokens: Vec<LlamaToken>,
@@ -471,19 +482,19 @@ struct Slot {
 }
 
 impl Slot {
-    /// Drops what the cache holds past the prefix it shares with `tokens`, keeping at least the
-    /// last token to evaluate (its logits start the reply). Returns how many tokens are kept.
+    /// Drops what the cache holds past the whole blocks it shares with `tokens`, keeping at least
+    /// the last token to evaluate (its logits start the reply). Returns how many tokens are kept.
     fn prepare(&mut self, tokens: &[LlamaToken]) -> usize {
-        let keep = common_prefix(&self.tokens, tokens).min(tokens.len().saturating_sub(1));
-        if keep < self.tokens.len() {
-            let removed = self.ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None).unwrap_or(false);
-            if !removed {
-                self.ctx.clear_kv_cache();
-                self.tokens.clear();
-                return 0;
-            }
-            self.tokens.truncate(keep);
+        let shared = common_prefix(&self.tokens, tokens).min(tokens.len().saturating_sub(1));
+        let keep = shared - shared % PROMPT_BLOCK;
+        // Everything past `keep` goes, the last reply's tokens included.
+        let removed = self.ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None).unwrap_or(false);
+        if !removed {
+            self.ctx.clear_kv_cache();
+            self.tokens.clear();
+            return 0;
         }
+        self.tokens.truncate(keep);
         keep
     }
 }
