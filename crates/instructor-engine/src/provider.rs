@@ -23,8 +23,12 @@ enum Plan {
         name: String,
         parameters: Value,
     },
-    /// Calls to any of these functions: the output is `[{"name", "arguments"}, ...]`.
-    Tools(Vec<(String, Value)>),
+    /// Calls to any of these functions, `[{"name", "arguments"}, ...]`; unless `required`, the
+    /// model may answer in words instead (`tool_choice: "auto"`).
+    Tools {
+        tools: Vec<(String, Value)>,
+        required: bool,
+    },
     /// A constraint read off the prompt (a schema written in it), and what to use instead when
     /// that schema does not compile.
     Inferred(Constraint, Constraint),
@@ -46,6 +50,10 @@ fn plan(request: &CompletionRequest) -> Plan {
         })
         .collect();
     let choice = request.tool_choice.as_ref().map(|c| c.to_value());
+    // Given the choice from the start, the 135M model answered in words instead of calling for
+    // every one of the tool tests' questions; so a call is made until a function has answered,
+    // and then the model may answer in words (which ends an agent's loop).
+    let answered = request.messages.last().is_some_and(|m| m.role == Role::Tool);
     if !tools.is_empty() {
         let forced = choice.as_ref().and_then(|c| c.pointer("/function/name")).and_then(Value::as_str);
         match (forced, choice.as_ref().and_then(Value::as_str)) {
@@ -55,11 +63,12 @@ fn plan(request: &CompletionRequest) -> Plan {
                 }
             }
             (None, Some("none")) => {}
-            (None, _) if tools.len() == 1 && choice.is_none() => {
+            (None, _) if tools.len() == 1 && choice.is_none() && !answered => {
                 let (name, parameters) = tools[0].clone();
                 return Plan::Tool { name, parameters };
             }
-            (None, _) => return Plan::Tools(tools),
+            (None, Some("required")) => return Plan::Tools { tools, required: true },
+            (None, _) => return Plan::Tools { tools, required: !answered },
         }
     }
     let format = request.response_format.as_ref().map(|f| f.to_value()).unwrap_or(Value::Null);
@@ -152,17 +161,22 @@ fn calls_schema(tools: &[(String, Value)]) -> Value {
 
 /// The functions a reply may call, for the model to choose among: small models trained on
 /// function calling saw them as a JSON list, with the reply a list of `{"name", "arguments"}`.
-fn tool_menu(request: &CompletionRequest) -> Option<String> {
+fn tool_menu(request: &CompletionRequest, required: bool) -> Option<String> {
     let tools = request.tools.as_ref()?.to_value();
     let functions: Vec<&Value> = tools.as_array()?.iter().filter_map(|tool| tool.get("function")).collect();
     if functions.is_empty() {
         return None;
     }
     let list = serde_json::to_string(&functions).ok()?;
+    let answer = r#"a list of calls: [{"name": "function name", "arguments": {"argument": "value"}}]"#;
+    let how = if required {
+        format!("Answer with {answer}")
+    } else {
+        format!("When the question needs them, answer with {answer}\nOnce a function has answered, reply in words.")
+    };
     Some(format!(
         "You are given a question and a set of possible functions. Based on the question, make only the \
-         function calls it needs: one call for each thing it asks.\n\nThe functions:\n<tools>{list}</tools>\n\n\
-         Answer with a list of calls: [{{\"name\": \"function name\", \"arguments\": {{\"argument\": \"value\"}}}}]"
+         function calls it needs: one call for each thing it asks.\n\nThe functions:\n<tools>{list}</tools>\n\n{how}"
     ))
 }
 
@@ -218,7 +232,8 @@ impl Engine {
                 }
             }
             Plan::Tool { parameters, .. } => Constraint::JsonSchema(parameters.clone()),
-            Plan::Tools(tools) => Constraint::JsonSchema(calls_schema(tools)),
+            Plan::Tools { tools, required: true } => Constraint::JsonSchema(calls_schema(tools)),
+            Plan::Tools { tools, required: false } => Constraint::JsonOrText(calls_schema(tools)),
         };
         let sampling = Sampling {
             temperature: request.temperature,
@@ -236,9 +251,9 @@ impl Engine {
                 }
             }
         }
-        if let Plan::Tools(_) = &plan {
+        if let Plan::Tools { required, .. } = &plan {
             // Otherwise the model knows the functions only by the names the grammar allows.
-            if let Some(menu) = tool_menu(request) {
+            if let Some(menu) = tool_menu(request, *required) {
                 match messages.first_mut() {
                     Some((role, text)) if role == "system" => *text = format!("{text}\n\n{menu}"),
                     _ => messages.insert(0, ("system".to_owned(), menu)),
@@ -247,9 +262,17 @@ impl Engine {
         }
         let prompt = self.prompt(&messages)?;
         let mut first = true;
+        // `auto` with several tools: a reply in words streams; calls are handed out whole.
+        let mut in_words: Option<bool> = None;
         let mut on_text = |text: &str| {
             let delta = match &plan {
                 Plan::Text(_) | Plan::Inferred(..) => {
+                    CompletionDelta { content: Some(text.to_owned()), ..CompletionDelta::default() }
+                }
+                Plan::Tools { required: false, .. } if text.is_empty() && in_words.is_none() => return,
+                Plan::Tools { required: false, .. }
+                    if *in_words.get_or_insert_with(|| !text.starts_with(['[', '{'])) =>
+                {
                     CompletionDelta { content: Some(text.to_owned()), ..CompletionDelta::default() }
                 }
                 Plan::Tool { name, .. } => CompletionDelta {
@@ -261,7 +284,7 @@ impl Engine {
                     }],
                     ..CompletionDelta::default()
                 },
-                Plan::Tools(_) => return,
+                Plan::Tools { .. } => return,
             };
             first = false;
             on_delta(delta);
@@ -291,7 +314,10 @@ impl Engine {
                 message.tool_calls = vec![call(0, &name, generation.text)];
                 finish = FinishReason::ToolCalls;
             }
-            Plan::Tools(_) => match serde_json::from_str::<Vec<Value>>(&generation.text) {
+            Plan::Tools { required: false, .. } if !generation.text.starts_with(['[', '{']) => {
+                message.content = Some(generation.text);
+            }
+            Plan::Tools { .. } => match serde_json::from_str::<Vec<Value>>(&generation.text) {
                 Ok(calls) => {
                     message.tool_calls = calls
                         .iter()
@@ -303,8 +329,12 @@ impl Engine {
                         .collect();
                     finish = FinishReason::ToolCalls;
                 }
-                // Cut short: hand back the text so the caller's re-ask can show it.
-                Err(_) => message.content = Some(generation.text),
+                // Cut short: hand back the text so the caller's re-ask can show it (as a delta
+                // too, since a stream's closing delta leaves out the text).
+                Err(_) => {
+                    on_delta(CompletionDelta { content: Some(generation.text.clone()), ..CompletionDelta::default() });
+                    message.content = Some(generation.text);
+                }
             },
         }
         let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -425,9 +455,20 @@ mod tests {
             plan(&request(Some(tools.clone()), Some(json!({"type": "function", "function": {"name": "A"}})), None)),
             Plan::Tool { name: "A".into(), parameters: schema.clone() }
         );
+        // `auto` calls until a function has answered; then words are allowed too.
         assert!(
-            matches!(plan(&request(Some(tools.clone()), Some(json!("auto")), None)), Plan::Tools(t) if t.len() == 2)
+            matches!(plan(&request(Some(tools.clone()), Some(json!("auto")), None)), Plan::Tools { tools: t, required: true } if t.len() == 2)
         );
+        let mut answered = request(Some(tools.clone()), Some(json!("auto")), None);
+        answered.messages.push(Message::tool("call_0", "done"));
+        assert!(matches!(plan(&answered), Plan::Tools { required: false, .. }));
+        answered.tool_choice = None;
+        answered.tools = Some(RawJson::new(&json!([tools[0].clone()])).expect("raw"));
+        assert!(matches!(plan(&answered), Plan::Tools { required: false, .. }), "one tool, no choice, answered");
+        assert!(matches!(
+            plan(&request(Some(tools.clone()), Some(json!("required")), None)),
+            Plan::Tools { required: true, .. }
+        ));
         assert_eq!(plan(&request(Some(tools), Some(json!("none")), None)), Plan::Text(Constraint::None));
         assert_eq!(
             plan(&request(None, None, Some(json!({"type": "json_object", "schema": schema.clone()})))),
