@@ -248,16 +248,21 @@ fn check(wire: WireRequest) -> Result<Job, ApiError> {
     let names = tool_names(&tools)?;
     let choice = tool_choice(wire.tool_choice, &names)?;
     let single_call = wire.parallel_tool_calls == Some(false);
+    // The engine calls a tool under `auto` until one has answered, then lets the model answer in
+    // words (see `instructor_engine`'s plan).
+    let answered = messages.last().is_some_and(|m| m.role == Role::Tool);
+    // One tool to be called: a call forced by name, streamed as it is generated.
+    let forced = match &choice {
+        Choice::Required => names.len() == 1,
+        Choice::Auto => names.len() == 1 && !answered,
+        Choice::None | Choice::Named(_) => false,
+    };
     let (tools, choice) = match choice {
+        _ if forced => (Some(tools), Some(json!({"type": "function", "function": {"name": names[0]}}))),
         Choice::None => (None, None),
         Choice::Named(name) => (Some(tools), Some(json!({"type": "function", "function": {"name": name}}))),
-        // One tool: a forced call to it, streamed as it is generated. (The engine cannot choose
-        // text over a call, so `auto` calls too.)
-        Choice::Auto | Choice::Required if tools.len() == 1 => {
-            let name = names[0].clone();
-            (Some(tools), Some(json!({"type": "function", "function": {"name": name}})))
-        }
-        Choice::Auto | Choice::Required => (Some(tools), Some(json!("auto"))),
+        Choice::Auto => (Some(tools), Some(json!("auto"))),
+        Choice::Required => (Some(tools), Some(json!("required"))),
     };
     let tool_reply = tools.is_some();
     let tools = tools.map(|tools| {

@@ -24,6 +24,16 @@ fn two_tools() -> Value {
     tools
 }
 
+/// A question, the model's call to `GetWeather`, and the tool's answer.
+fn answered_conversation() -> Value {
+    json!([
+        {"role": "user", "content": "What is the weather like in Paris today?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "call_0", "type": "function",
+            "function": {"name": "GetWeather", "arguments": "{\"city\":\"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "18 degrees Celsius and sunny"},
+    ])
+}
+
 fn content_json(body: &Value) -> Value {
     let text = body["choices"][0]["message"]["content"].as_str().unwrap_or_else(|| panic!("text: {body}"));
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -106,6 +116,29 @@ async fn every_response_conforms_in_both_dialects_and_with_tools() {
         let ids: std::collections::HashSet<&str> = calls.iter().filter_map(|c| c["id"].as_str()).collect();
         assert_eq!(ids.len(), calls.len(), "distinct ids: {body}");
     }
+    // Once a tool has answered, `auto` lets the model answer in words (an agent's loop ends),
+    // with one tool or several; `required` still calls.
+    let answered = answered_conversation();
+    let weather = json!([two_tools()[1].clone()]);
+    for (tools, choice, words) in
+        [(&tools, "auto", true), (&weather, "auto", true), (&tools, "required", false), (&weather, "required", false)]
+    {
+        let request =
+            json!({"model": m, "messages": answered, "tools": tools, "tool_choice": choice, "max_tokens": 40});
+        let (status, body) = server.chat(&request).await;
+        assert_eq!(status, 200, "{body}");
+        assert_conforms("CreateChatCompletionResponse", &body);
+        let message = &body["choices"][0]["message"];
+        let case = format!("{} tool(s), {choice}: {body}", tools.as_array().map_or(0, Vec::len));
+        if words {
+            assert!(message["content"].as_str().is_some_and(|t| !t.trim().is_empty()), "{case}");
+            assert!(message.get("tool_calls").is_none_or(Value::is_null), "{case}");
+            assert_ne!(body["choices"][0]["finish_reason"], "tool_calls", "{case}");
+        } else {
+            assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{case}");
+        }
+    }
+
     // parallel_tool_calls: false keeps one call.
     let (status, body) =
         server.chat(&with(json!({"tools": tools, "tool_choice": "required", "parallel_tool_calls": false}))).await;
@@ -167,6 +200,11 @@ async fn every_stream_chunk_conforms() {
         ("named tool", json!({"tools": user_tool(), "tool_choice": named})),
         ("one tool, auto", json!({"tools": user_tool(), "tool_choice": "auto"})),
         ("two tools, auto", json!({"tools": two_tools(), "tool_choice": "auto"})),
+        // A reply in words where tools were offered.
+        (
+            "two tools, auto, answered",
+            json!({"tools": two_tools(), "tool_choice": "auto", "messages": answered_conversation(), "max_tokens": 30}),
+        ),
     ];
     for (name, extra) in cases {
         for include_usage in [true, false] {
