@@ -190,20 +190,25 @@ fn with_several_tools_the_model_chooses_by_their_descriptions() {
     }
 }
 
-#[test]
-fn with_auto_the_model_answers_in_words_once_a_tool_has_answered() {
+/// A question, the model's call to `get_weather`, and the function's answer.
+fn answered_weather_question() -> Vec<instructor::Message> {
     use instructor::{FunctionCall, Message, Role, ToolCall};
     let call = ToolCall {
         id: "call_0".into(),
         kind: "function".into(),
         function: FunctionCall { name: "get_weather".into(), arguments: r#"{"city":"Paris"}"#.into() },
     };
-    let messages = vec![
-        Message::system("You are a helpful assistant."),
+    vec![
         Message::user("What is the weather like in Paris today?"),
         Message { role: Role::Assistant, content: None, tool_calls: vec![call], tool_call_id: None, name: None },
         Message::tool("call_0", "18 degrees Celsius and sunny"),
-    ];
+    ]
+}
+
+#[test]
+fn with_auto_the_model_answers_in_words_once_a_tool_has_answered() {
+    let mut messages = vec![instructor::Message::system("You are a helpful assistant.")];
+    messages.extend(answered_weather_question());
     let completion = engine().complete_blocking(&with_tools(messages.clone(), "auto")).expect("completes");
     let message = completion.message().expect("a message");
     assert!(message.tool_calls.is_empty(), "{:?}", message.tool_calls);
@@ -375,19 +380,10 @@ fn the_whitespace_check_can_fail() {
 fn a_reply_does_not_depend_on_what_the_context_held_before() {
     // A context that last evaluated a prompt sharing only part of this one reuses that part and
     // evaluates the rest; the reply must be the one a fresh context gives.
-    use instructor::{FunctionCall, Message, Role, ToolCall};
+    use instructor::Message;
     let _ = engine(); // makes sure the default model is in the cache
     let engine = Engine::load(&store::default_model_path(), EngineOptions::default()).expect("loads");
-    let call = ToolCall {
-        id: "call_0".into(),
-        kind: "function".into(),
-        function: FunctionCall { name: "get_weather".into(), arguments: r#"{"city":"Paris"}"#.into() },
-    };
-    let answered = vec![
-        Message::user("What is the weather like in Paris today?"),
-        Message { role: Role::Assistant, content: None, tool_calls: vec![call], tool_call_id: None, name: None },
-        Message::tool("call_0", "18 degrees Celsius and sunny"),
-    ];
+    let answered = answered_weather_question();
     let texts = |requests: &[instructor::CompletionRequest]| -> Vec<String> {
         requests
             .iter()
