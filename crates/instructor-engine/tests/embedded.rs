@@ -219,6 +219,38 @@ fn with_auto_the_model_answers_in_words_once_a_tool_has_answered() {
     assert!(!completion.message().expect("a message").tool_calls.is_empty());
 }
 
+/// Users, of whom the first reading is always rejected.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+#[schemars(transparent)]
+struct UsersRejectedOnce(Vec<UserDetails>);
+
+static REJECTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl instructor::Validate for UsersRejectedOnce {
+    fn validate(&self, _: &Value) -> Result<(), instructor::ReplyError> {
+        if REJECTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        Err(instructor::ReplyError::validation(Some("0.age".into()), "check every age again".to_owned()))
+    }
+}
+
+#[tokio::test]
+async fn a_parallel_tools_reask_is_answered_with_calls() {
+    // The re-ask answers the calls with the errors (tool messages); `auto` lets the model answer
+    // in words after a tool's answer, so the library's re-ask ends by asking for the calls again.
+    let client = Client::with_provider(engine().clone()).with_mode(Mode::ParallelTools);
+    let request = ChatRequest::new("local").system("You are a world class extractor").user("Jason is 20. Ann is 31.");
+    let out = client
+        .chat()
+        .create_validated_with_completion::<UsersRejectedOnce>(request.max_retries(1))
+        .await
+        .unwrap_or_else(|e| panic!("the re-ask gives calls: {e}"));
+    assert_eq!(out.attempts, 2);
+    assert!(!out.value.0.is_empty());
+}
+
 #[test]
 fn the_grammar_holds_even_for_awkward_schemas() {
     let schema = json!({

@@ -9,8 +9,10 @@ use crate::wire::{AssistantMessage, Message};
 /// The messages that follow the original conversation when re-asking after `error`.
 ///
 /// A tool-calling reply is echoed with its `tool_calls` and answered by a `tool` message per
-/// call (same `tool_call_id`), since the API requires every call to be answered. A text reply
-/// is echoed and followed by a user message.
+/// call (same `tool_call_id`), since the API requires every call to be answered, then a user
+/// message asks for the calls again: after a tool's answer, a model free to choose (`auto`)
+/// may otherwise take the errors for results and reply in words. A text reply is echoed and
+/// followed by a user message.
 pub(crate) fn turn(reply: &AssistantMessage, error: &ReplyError) -> Vec<Message> {
     let mut assistant = reply.to_message();
     if assistant.tool_calls.is_empty() {
@@ -25,7 +27,7 @@ pub(crate) fn turn(reply: &AssistantMessage, error: &ReplyError) -> Vec<Message>
             call.id = format!("call_{i}");
         }
     }
-    let mut turn = Vec::with_capacity(1 + assistant.tool_calls.len());
+    let mut turn = Vec::with_capacity(2 + assistant.tool_calls.len());
     let answers: Vec<Message> = assistant
         .tool_calls
         .iter()
@@ -38,5 +40,6 @@ pub(crate) fn turn(reply: &AssistantMessage, error: &ReplyError) -> Vec<Message>
         .collect();
     turn.push(assistant);
     turn.extend(answers);
+    turn.push(Message::user("Those arguments were not valid. Correct them as the errors say and call again."));
     turn
 }

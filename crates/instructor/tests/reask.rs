@@ -30,7 +30,7 @@ async fn tools_mode_reask_answers_the_tool_call() {
     let first = bodies[0]["messages"].as_array().expect("messages");
     let second = bodies[1]["messages"].as_array().expect("messages");
     assert_eq!(&second[..first.len()], &first[..], "earlier messages untouched");
-    assert_eq!(second.len(), first.len() + 2);
+    assert_eq!(second.len(), first.len() + 3, "the call, its answer and a request to call again");
     let assistant = &second[first.len()];
     assert_eq!(assistant["role"], "assistant");
     assert_eq!(assistant["tool_calls"][0]["id"], "call_0");
@@ -40,6 +40,8 @@ async fn tools_mode_reask_answers_the_tool_call() {
     assert_eq!(tool["tool_call_id"], "call_0");
     let error = tool["content"].as_str().expect("error text");
     assert!(error.contains("age"), "the error names the failing field: {error}");
+    assert_eq!(second[first.len() + 2]["role"], "user");
+    assert!(second[first.len() + 2]["content"].as_str().is_some_and(|t| t.contains("call again")));
     assert_conforms("CreateChatCompletionRequest", &bodies[1]);
 }
 
@@ -86,7 +88,7 @@ async fn exhaustion_makes_n_plus_one_requests_and_keeps_every_attempt() {
     // Growth is bounded: every re-ask carries only the latest failed turn.
     let bodies = bodies(&server);
     let len = |b: &Value| b["messages"].as_array().map_or(0, Vec::len);
-    assert_eq!(len(&bodies[1]), len(&bodies[0]) + 2);
+    assert_eq!(len(&bodies[1]), len(&bodies[0]) + 3, "the failed call, its answer, the request to call again");
     assert_eq!(len(&bodies[3]), len(&bodies[1]));
     assert_eq!(bodies[3]["messages"][2]["tool_calls"][0]["function"]["arguments"], r#"{"name":"Jason","age":"bad2"}"#);
 }
