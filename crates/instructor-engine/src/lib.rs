@@ -34,6 +34,7 @@ pub mod store;
 use std::fmt;
 
 pub use engine::{Constraint, Engine, EngineOptions, Generation, Sampling, Stop};
+pub use provider::tool_has_answered;
 
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]

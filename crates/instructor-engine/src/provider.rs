@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use instructor::{
     AssistantMessage, BoxFuture, ChatCompletion, Choice, CompletionDelta, CompletionRequest, DeltaStream, FinishReason,
-    FunctionCall, Provider, ProviderError, ProviderErrorKind, Role, ToolCall, ToolCallDelta, Usage,
+    FunctionCall, Message, Provider, ProviderError, ProviderErrorKind, Role, ToolCall, ToolCallDelta, Usage,
 };
 use serde_json::{Value, json};
 
@@ -34,6 +34,23 @@ enum Plan {
     Inferred(Constraint, Constraint),
 }
 
+/// Whether the conversation ends with a function's answer: only then may a reply under
+/// `tool_choice: "auto"` be words rather than calls. (Given the choice from the start, the 135M
+/// model answered in words to every one of the tool tests' questions; after a function has
+/// answered, words are what ends an agent's loop.)
+///
+/// ```
+/// use instructor::Message;
+/// assert!(!instructor_engine::tool_has_answered(&[Message::user("Weather in Paris?")]));
+/// assert!(instructor_engine::tool_has_answered(&[
+///     Message::user("Weather in Paris?"),
+///     Message::tool("call_0", "18 degrees and sunny"),
+/// ]));
+/// ```
+pub fn tool_has_answered(messages: &[Message]) -> bool {
+    messages.last().is_some_and(|m| m.role == Role::Tool)
+}
+
 fn plan(request: &CompletionRequest) -> Plan {
     let tools: Vec<(String, Value)> = request
         .tools
@@ -50,10 +67,7 @@ fn plan(request: &CompletionRequest) -> Plan {
         })
         .collect();
     let choice = request.tool_choice.as_ref().map(|c| c.to_value());
-    // Given the choice from the start, the 135M model answered in words instead of calling for
-    // every one of the tool tests' questions; so a call is made until a function has answered,
-    // and then the model may answer in words (which ends an agent's loop).
-    let answered = request.messages.last().is_some_and(|m| m.role == Role::Tool);
+    let answered = tool_has_answered(&request.messages);
     if !tools.is_empty() {
         let forced = choice.as_ref().and_then(|c| c.pointer("/function/name")).and_then(Value::as_str);
         match (forced, choice.as_ref().and_then(Value::as_str)) {

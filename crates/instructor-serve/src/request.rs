@@ -248,9 +248,8 @@ fn check(wire: WireRequest) -> Result<Job, ApiError> {
     let names = tool_names(&tools)?;
     let choice = tool_choice(wire.tool_choice, &names)?;
     let single_call = wire.parallel_tool_calls == Some(false);
-    // The engine calls a tool under `auto` until one has answered, then lets the model answer in
-    // words (see `instructor_engine`'s plan).
-    let answered = messages.last().is_some_and(|m| m.role == Role::Tool);
+    // Under `auto` the engine calls until a function has answered, then may answer in words.
+    let answered = instructor_engine::tool_has_answered(&messages);
     // One tool to be called: a call forced by name, streamed as it is generated.
     let forced = match &choice {
         Choice::Required => names.len() == 1,
