@@ -136,7 +136,11 @@ fn check(what: &str, value: f64, op: &str, target: f64) {
 }
 
 fn client(url: &str) -> Client {
-    Client::builder().base_url(url).api_key("sk-bench").mode(Mode::Json).build().expect("client")
+    client_in(url, Mode::Json)
+}
+
+fn client_in(url: &str, mode: Mode) -> Client {
+    Client::builder().base_url(url).api_key("sk-bench").mode(mode).build().expect("client")
 }
 
 fn request() -> ChatRequest {
@@ -194,7 +198,7 @@ async fn partial(url: &str, n: usize) -> usize {
 }
 
 async fn partial_calls(url: &str, n: usize) {
-    let client = Client::builder().base_url(url).api_key("sk-bench").mode(Mode::ParallelTools).build().expect("client");
+    let client = client_in(url, Mode::ParallelTools);
     let mut stream = pin!(client.chat().create_partial::<Vec<Contact>>(request()));
     let mut done = false;
     while let Some(event) = stream.next().await {
