@@ -1,6 +1,7 @@
 //! llama.cpp + llguidance: load a GGUF once; requests run in pooled contexts that keep the KV
 //! cache of what they last evaluated, so a prompt that starts like an earlier one (the same
-//! template and system prompt, the schema in prompt-based modes) only evaluates what is new.
+//! template and system prompt, the schema in prompt-based modes) only evaluates what is new,
+//! in whole 16-token blocks so that the reply is the same as from a fresh context.
 
 use std::io::Read;
 use std::num::NonZeroU32;
@@ -129,7 +130,7 @@ struct Inner {
     template: LlamaChatTemplate,
     /// llama.cpp's context creation may touch the model: one at a time.
     context_lock: Mutex<()>,
-    /// Idle contexts, each with the tokens its KV cache holds.
+    /// Idle contexts, each with the prompt tokens its KV cache holds.
     pool: Mutex<Vec<Slot>>,
     options: EngineOptions,
     name: String,
