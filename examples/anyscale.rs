@@ -1,9 +1,9 @@
 //! The reference story: an Anyscale-style OpenAI-compatible endpoint in `JsonSchema` mode.
 //!
 //! ```sh
-//! ANYSCALE_API_KEY=esecret_... cargo run -p instructor --example anyscale
+//! ANYSCALE_API_KEY=esecret_... cargo run -p instructor-rs --example anyscale
 //! # any other compatible server:
-//! ANYSCALE_BASE_URL=http://localhost:8080/v1 cargo run -p instructor --example anyscale
+//! ANYSCALE_BASE_URL=http://localhost:8080/v1 cargo run -p instructor-rs --example anyscale
 //! ```
 
 use instructor::{ChatRequest, Client, Mode, Preset};

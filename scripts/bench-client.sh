@@ -8,10 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo bench -p instructor --bench client
+cargo bench -p instructor-rs --bench client
 
 command -v valgrind >/dev/null || { echo "valgrind not installed: skipping instruction counts" >&2; exit 0; }
-bin=$(cargo bench -p instructor --bench client --no-run 2>&1 | grep -oE 'target/release/deps/client-[0-9a-f]+' | head -n 1)
+bin=$(cargo bench -p instructor-rs --bench client --no-run 2>&1 | grep -oE 'target/release/deps/client-[0-9a-f]+' | head -n 1)
 count() { # side calls
   BENCH_QUICK=1 BENCH_PROFILE=$1 BENCH_CALLS=$2 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

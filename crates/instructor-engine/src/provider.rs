@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use instructor::{
     AssistantMessage, BoxFuture, ChatCompletion, Choice, CompletionDelta, CompletionRequest, DeltaStream, FinishReason,
-    FunctionCall, Message, Provider, ProviderError, ProviderErrorKind, Role, ToolCall, ToolCallDelta, Usage,
+    Message, Provider, ProviderError, ProviderErrorKind, Role, ToolCall, ToolCallDelta, Usage,
 };
 use serde_json::{Value, json};
 
@@ -317,11 +317,7 @@ impl Engine {
             Stop::Length | Stop::Cancelled => FinishReason::Length,
         };
         let mut message = AssistantMessage::default();
-        let call = |i: usize, name: &str, arguments: String| ToolCall {
-            id: format!("call_{i}"),
-            kind: "function".to_owned(),
-            function: FunctionCall { name: name.to_owned(), arguments },
-        };
+        let call = |i: usize, name: &str, arguments: String| ToolCall::function(format!("call_{i}"), name, arguments);
         match plan {
             Plan::Text(_) | Plan::Inferred(..) => message.content = Some(generation.text),
             Plan::Tool { name, .. } => {

@@ -192,15 +192,11 @@ fn with_several_tools_the_model_chooses_by_their_descriptions() {
 
 /// A question, the model's call to `get_weather`, and the function's answer.
 fn answered_weather_question() -> Vec<instructor::Message> {
-    use instructor::{FunctionCall, Message, Role, ToolCall};
-    let call = ToolCall {
-        id: "call_0".into(),
-        kind: "function".into(),
-        function: FunctionCall { name: "get_weather".into(), arguments: r#"{"city":"Paris"}"#.into() },
-    };
+    use instructor::{Message, ToolCall};
+    let call = ToolCall::function("call_0", "get_weather", r#"{"city":"Paris"}"#);
     vec![
         Message::user("What is the weather like in Paris today?"),
-        Message { role: Role::Assistant, content: None, tool_calls: vec![call], tool_call_id: None, name: None },
+        Message { content: None, tool_calls: vec![call], ..Message::assistant("") },
         Message::tool("call_0", "18 degrees Celsius and sunny"),
     ]
 }

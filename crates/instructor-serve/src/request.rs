@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use instructor::{CompletionRequest, FunctionCall, Message, RawJson, Role, ToolCall};
+use instructor::{CompletionRequest, Message, RawJson, ToolCall};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::{Value, json};
@@ -340,23 +340,19 @@ fn message(i: usize, m: WireMessage) -> Result<Message, ApiError> {
                 .tool_calls
                 .unwrap_or_default()
                 .into_iter()
-                .map(|c| ToolCall {
-                    id: c.id.unwrap_or_default(),
-                    kind: "function".to_owned(),
-                    function: FunctionCall {
-                        name: c.function.name,
-                        arguments: match c.function.arguments {
-                            Some(Value::String(s)) => s,
-                            Some(Value::Null) | None => String::new(),
-                            Some(other) => other.to_string(),
-                        },
-                    },
+                .map(|c| {
+                    let arguments = match c.function.arguments {
+                        Some(Value::String(s)) => s,
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    ToolCall::function(c.id.unwrap_or_default(), c.function.name, arguments)
                 })
                 .collect();
             if content.is_none() && calls.is_empty() {
                 return Err(ApiError::invalid(at("content"), "an assistant message needs 'content' or 'tool_calls'"));
             }
-            Message { role: Role::Assistant, content, tool_calls: calls, tool_call_id: None, name: None }
+            Message { content, tool_calls: calls, ..Message::assistant("") }
         }
         WireRole::Function => {
             return Err(ApiError::invalid(at("role"), "the deprecated 'function' role is not supported; use 'tool'"));

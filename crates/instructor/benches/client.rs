@@ -2,7 +2,7 @@
 //! run, against a loopback server in a child process that answers instantly.
 //!
 //! ```sh
-//! cargo bench -p instructor --bench client   # timed ratios
+//! cargo bench -p instructor-rs --bench client   # timed ratios
 //! scripts/bench-client.sh                    # the same, plus instruction counts under callgrind
 //! ```
 //!

@@ -4,7 +4,7 @@
 //! objects as N parallel tool calls (one per object, their pieces interleaved).
 //!
 //! ```sh
-//! cargo bench -p instructor --bench stream
+//! cargo bench -p instructor-rs --bench stream
 //! ```
 //!
 //! Targets: partial streaming at N=5,000 under 0.5 s of CPU and at most 3× the no-parse

@@ -1,6 +1,7 @@
-//! Batches through the provider's Batch API (OpenAI-style `/files` + `/batches`): the requests
-//! are shaped exactly as for a live call, uploaded as one JSON-lines file, run by the provider
-//! within its completion window, and every result line is read and validated like a live reply.
+//! Batches through the provider's batch API (OpenAI-style `/files` + `/batches`, or Anthropic's
+//! Message Batches): the requests are shaped exactly as for a live call, submitted at once, run
+//! by the provider within its window, and every result line is read and validated like a live
+//! reply.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,12 +12,15 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::batch::BatchItem;
-use crate::client::{Call, Client};
+use crate::client::{BatchApi, Call, Client};
 use crate::error::{Error, ProviderError, ProviderErrorKind, ReplyError};
+use crate::providers::anthropic::Anthropic;
+use crate::providers::chat::OpenAiCompatible;
 use crate::request::ChatRequest;
 use crate::schema::ResponseSchema;
 use crate::validate::{DynamicShared, no_check};
 use crate::wire::ChatCompletion;
+use crate::wire::anthropic as wire;
 
 /// How a remote batch is run.
 ///
@@ -55,75 +59,41 @@ fn decode_error(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Client {
-    /// Runs `records` through the provider's Batch API and validates every result against a
-    /// run-time schema; a record whose reply does not validate gets an error (a batch cannot
-    /// re-ask; run those records again live). Results are in no particular order; every record
-    /// gets exactly one.
+    /// Runs `records` through the provider's batch API (OpenAI's Batch API, or Anthropic's
+    /// Message Batches) and validates every result against a run-time schema; a record whose
+    /// reply does not validate gets an error (a batch cannot re-ask; run those records again
+    /// live). Results are in no particular order; every record gets exactly one.
     pub async fn batch_remote_values(
         &self,
         records: Vec<(String, ChatRequest)>,
         schema: Arc<ResponseSchema>,
         options: RemoteBatchOptions,
     ) -> Result<Vec<BatchItem<Value>>, Error> {
-        let http = self.http().cloned().ok_or_else(|| {
-            Error::request("--remote needs an HTTP provider with a Batch API (not the embedded model)")
+        let api = self.batches().cloned().ok_or_else(|| {
+            Error::request(
+                "--remote needs a provider with a batch API (OpenAI-compatible or Anthropic), not the embedded model",
+            )
         })?;
         // Shape each request exactly as a live call would be.
         let mut calls: HashMap<String, Call> = HashMap::with_capacity(records.len());
-        let mut upload = Vec::new();
+        let mut order = Vec::with_capacity(records.len());
         for (id, request) in records {
             let call = Call::prepare(self, request.max_retries(0), &schema)?;
-            let line = json!({"custom_id": id, "method": "POST", "url": "/v1/chat/completions", "body": call.outgoing});
-            serde_json::to_writer(&mut upload, &line).map_err(|e| Error::request(e.to_string()))?;
-            upload.push(b'\n');
             if calls.insert(id.clone(), call).is_some() {
                 return Err(Error::request(format!("record id `{id}` appears twice")));
             }
+            order.push(id);
         }
-        let file_id = upload_file(&http, upload).await?;
-        let created = http
-            .send_raw(
-                Method::POST,
-                "/batches",
-                Some((
-                    "application/json".to_owned(),
-                    Bytes::from(
-                        json!({"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": options.completion_window})
-                            .to_string(),
-                    ),
-                )),
-            )
-            .await?;
-        let batch: Value = serde_json::from_slice(&created).map_err(|e| decode_error("the created batch", e))?;
-        let batch_id = batch["id"].as_str().ok_or_else(|| decode_error("the created batch", "no id"))?.to_owned();
-        tracing::info!(%batch_id, records = calls.len(), "batch submitted");
-        let finished = loop {
-            let status = http.send_raw(Method::GET, &format!("/batches/{batch_id}"), None).await?;
-            let status: Value = serde_json::from_slice(&status).map_err(|e| decode_error("the batch status", e))?;
-            match status["status"].as_str().unwrap_or_default() {
-                "completed" | "failed" | "expired" | "cancelled" => break status,
-                state => {
-                    let counts = &status["request_counts"];
-                    tracing::info!(%batch_id, state, completed = %counts["completed"], failed = %counts["failed"], "batch running");
-                    tokio::time::sleep(options.poll_interval).await;
-                }
-            }
+        let (replies, state) = match &api {
+            BatchApi::OpenAi(http) => openai_batch(http, &order, &calls, &options).await?,
+            BatchApi::Anthropic(anthropic) => anthropic_batch(anthropic, &order, &calls, &options).await?,
         };
         let mut results = Vec::with_capacity(calls.len());
-        for key in ["output_file_id", "error_file_id"] {
-            let Some(file) = finished[key].as_str().filter(|f| !f.is_empty()) else { continue };
-            let content = http.send_raw(Method::GET, &format!("/files/{file}/content"), None).await?;
-            for line in content.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
-                let Ok(entry) = serde_json::from_slice::<Value>(line) else {
-                    tracing::warn!(%batch_id, "skipping an unreadable result line");
-                    continue;
-                };
-                let Some(id) = entry["custom_id"].as_str() else { continue };
-                let Some(mut call) = calls.remove(id) else { continue };
-                results.push(BatchItem { id: id.to_owned(), result: read_result(&mut call, &entry, &schema) });
-            }
+        for (id, reply) in replies {
+            let Some(mut call) = calls.remove(&id) else { continue };
+            let result = reply.and_then(|completion| evaluate(&mut call, completion, &schema));
+            results.push(BatchItem { id, result });
         }
-        let state = finished["status"].as_str().unwrap_or_default().to_owned();
         for (id, _) in calls {
             let message = format!("the batch ended `{state}` without a result for this record");
             results.push(BatchItem { id, result: Err(ProviderError::new(ProviderErrorKind::Status, message).into()) });
@@ -132,13 +102,63 @@ impl Client {
     }
 }
 
-/// One result line: the completion read and validated like a live reply, or the error the
-/// provider recorded for it.
-fn read_result(
-    call: &mut Call,
-    entry: &Value,
-    schema: &Arc<ResponseSchema>,
-) -> Result<crate::Extraction<Value>, Error> {
+/// Each record's reply (or the error the provider recorded for it), and the batch's final state.
+type Replies = (Vec<(String, Result<ChatCompletion, Error>)>, String);
+
+/// OpenAI's Batch API: the requests as one JSON-lines file, a batch over it, polling, and the
+/// output and error files read back.
+async fn openai_batch(
+    http: &OpenAiCompatible,
+    order: &[String],
+    calls: &HashMap<String, Call>,
+    options: &RemoteBatchOptions,
+) -> Result<Replies, Error> {
+    let transport = http.transport();
+    let mut upload = Vec::new();
+    for id in order {
+        let line =
+            json!({"custom_id": id, "method": "POST", "url": "/v1/chat/completions", "body": calls[id].outgoing});
+        serde_json::to_writer(&mut upload, &line).map_err(|e| Error::request(e.to_string()))?;
+        upload.push(b'\n');
+    }
+    let file_id = upload_file(http, upload).await?;
+    let body = json!({"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": options.completion_window});
+    let created = transport
+        .send(Method::POST, "/batches", Some(("application/json".to_owned(), Bytes::from(body.to_string()))))
+        .await?;
+    let batch: Value = serde_json::from_slice(&created).map_err(|e| decode_error("the created batch", e))?;
+    let batch_id = batch["id"].as_str().ok_or_else(|| decode_error("the created batch", "no id"))?.to_owned();
+    tracing::info!(%batch_id, records = calls.len(), "batch submitted");
+    let finished = loop {
+        let status = transport.send(Method::GET, &format!("/batches/{batch_id}"), None).await?;
+        let status: Value = serde_json::from_slice(&status).map_err(|e| decode_error("the batch status", e))?;
+        match status["status"].as_str().unwrap_or_default() {
+            "completed" | "failed" | "expired" | "cancelled" => break status,
+            state => {
+                let counts = &status["request_counts"];
+                tracing::info!(%batch_id, state, completed = %counts["completed"], failed = %counts["failed"], "batch running");
+                tokio::time::sleep(options.poll_interval).await;
+            }
+        }
+    };
+    let mut replies = Vec::with_capacity(calls.len());
+    for key in ["output_file_id", "error_file_id"] {
+        let Some(file) = finished[key].as_str().filter(|f| !f.is_empty()) else { continue };
+        let content = transport.send(Method::GET, &format!("/files/{file}/content"), None).await?;
+        for line in content.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+            let Ok(entry) = serde_json::from_slice::<Value>(line) else {
+                tracing::warn!(%batch_id, "skipping an unreadable result line");
+                continue;
+            };
+            let Some(id) = entry["custom_id"].as_str() else { continue };
+            replies.push((id.to_owned(), openai_result(&entry)));
+        }
+    }
+    Ok((replies, finished["status"].as_str().unwrap_or_default().to_owned()))
+}
+
+/// One line of OpenAI's output or error file.
+fn openai_result(entry: &Value) -> Result<ChatCompletion, Error> {
     let response = &entry["response"];
     let status = response["status_code"].as_u64().unwrap_or(0);
     if status != 200 {
@@ -149,9 +169,81 @@ fn read_result(
         let error = ProviderError::new(ProviderErrorKind::Status, message.to_owned()).with_status(status as u16, None);
         return Err(error.into());
     }
-    let completion: ChatCompletion = serde_json::from_value(response["body"].clone()).map_err(|e| {
+    serde_json::from_value(response["body"].clone()).map_err(|e| {
         Error::from(ProviderError::new(ProviderErrorKind::Decode, format!("a result is not a completion: {e}")))
-    })?;
+    })
+}
+
+/// Anthropic's Message Batches: the requests in one body, under ids Anthropic accepts
+/// (`r0`, `r1`, ...: record ids may hold any character), polling until the batch has ended, and
+/// the results read back line by line.
+async fn anthropic_batch(
+    anthropic: &Anthropic,
+    order: &[String],
+    calls: &HashMap<String, Call>,
+    options: &RemoteBatchOptions,
+) -> Result<Replies, Error> {
+    let transport = anthropic.transport();
+    let mut requests = Vec::with_capacity(order.len());
+    for (n, id) in order.iter().enumerate() {
+        requests.push((format!("r{n}"), anthropic.translate(&calls[id].outgoing)?));
+    }
+    let body = serde_json::to_vec(&crate::providers::anthropic::batch_body(requests))
+        .map_err(|e| Error::request(format!("cannot encode the batch: {e}")))?;
+    let created = transport
+        .send(Method::POST, "/v1/messages/batches", Some(("application/json".to_owned(), Bytes::from(body))))
+        .await?;
+    let batch: wire::Batch = serde_json::from_slice(&created).map_err(|e| decode_error("the created batch", e))?;
+    let batch_id = batch.id;
+    if batch_id.is_empty() {
+        return Err(decode_error("the created batch", "no id"));
+    }
+    tracing::info!(%batch_id, records = calls.len(), "message batch submitted");
+    let finished = loop {
+        let status = transport.send(Method::GET, &format!("/v1/messages/batches/{batch_id}"), None).await?;
+        let status: wire::Batch = serde_json::from_slice(&status).map_err(|e| decode_error("the batch status", e))?;
+        if status.processing_status == "ended" {
+            break status;
+        }
+        tracing::info!(%batch_id, state = %status.processing_status, counts = %status.request_counts, "message batch running");
+        tokio::time::sleep(options.poll_interval).await;
+    };
+    // The key goes only to the API's own host: a results URL elsewhere is read from the API's path.
+    let own_path = format!("/v1/messages/batches/{batch_id}/results");
+    let results_url =
+        finished.results_url.filter(|url| url.starts_with(&format!("{}/", transport.base()))).unwrap_or(own_path);
+    let content = transport.send(Method::GET, &results_url, None).await?;
+    let mut replies = Vec::with_capacity(calls.len());
+    for line in content.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+        let Ok(entry) = serde_json::from_slice::<wire::BatchResultLine>(line) else {
+            tracing::warn!(%batch_id, "skipping an unreadable result line");
+            continue;
+        };
+        let Some(id) =
+            entry.custom_id.strip_prefix('r').and_then(|n| n.parse::<usize>().ok()).and_then(|n| order.get(n))
+        else {
+            continue;
+        };
+        let result = match (entry.result.kind.as_str(), entry.result.message, entry.result.error) {
+            ("succeeded", Some(message), _) => Ok(crate::providers::anthropic::completion(message)),
+            (_, _, Some(error)) => Err(ProviderError::new(ProviderErrorKind::Status, error.error.message)
+                .with_error_type(error.error.kind)
+                .into()),
+            (kind, _, _) => {
+                Err(ProviderError::new(ProviderErrorKind::Status, format!("the request was {kind}")).into())
+            }
+        };
+        replies.push((id.clone(), result));
+    }
+    Ok((replies, finished.processing_status))
+}
+
+/// One result read and validated like a live reply.
+fn evaluate(
+    call: &mut Call,
+    completion: ChatCompletion,
+    schema: &Arc<ResponseSchema>,
+) -> Result<crate::Extraction<Value>, Error> {
     call.start_attempt();
     let decoder = DynamicShared(Arc::clone(schema));
     match call.evaluate(completion, schema, &decoder, &no_check()) {
@@ -163,7 +255,7 @@ fn read_result(
 }
 
 /// Uploads the batch input as `multipart/form-data` (`purpose=batch`); returns the file id.
-async fn upload_file(http: &crate::OpenAiCompatible, content: Vec<u8>) -> Result<String, Error> {
+async fn upload_file(http: &OpenAiCompatible, content: Vec<u8>) -> Result<String, Error> {
     let boundary = format!("instructor-{:016x}", fastrand::u64(..));
     let mut body = Vec::with_capacity(content.len() + 512);
     body.extend_from_slice(
@@ -179,7 +271,7 @@ async fn upload_file(http: &crate::OpenAiCompatible, content: Vec<u8>) -> Result
     body.extend_from_slice(&content);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let content_type = format!("multipart/form-data; boundary={boundary}");
-    let reply = http.send_raw(Method::POST, "/files", Some((content_type, Bytes::from(body)))).await?;
+    let reply = http.transport().send(Method::POST, "/files", Some((content_type, Bytes::from(body)))).await?;
     let file: Value = serde_json::from_slice(&reply).map_err(|e| decode_error("the uploaded file", e))?;
     file["id"].as_str().map(str::to_owned).ok_or_else(|| decode_error("the uploaded file", "no id"))
 }

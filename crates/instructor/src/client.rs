@@ -4,25 +4,31 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::error::{Error, Exhausted, FailedAttempt, ReplyError};
+use crate::error::{Error, Exhausted, FailedAttempt, ReplyError, ReplyErrorKind};
 use crate::hooks::Hook;
-use crate::json::Repair;
+use crate::http::{HttpTransport, openai_error, secret_header};
+use crate::json::{Repair, RepairKind};
 use crate::modes::Mode;
 use crate::presets::Preset;
-use crate::provider::{ApiKey, DEFAULT_MAX_BODY, OpenAiCompatible, Provider};
+use crate::provider::{ApiKey, DEFAULT_MAX_BODY, Provider};
+use crate::providers::Api;
+use crate::providers::anthropic::Anthropic;
+use crate::providers::chat::OpenAiCompatible;
+use crate::providers::gemini::Gemini;
+use crate::providers::responses::OpenAiResponses;
 use crate::request::ChatRequest;
 use crate::retry::RetryPolicy;
 use crate::schema::ResponseSchema;
 use crate::stream::iterable::iterable_stream;
 use crate::stream::partial::{PartialEvent, partial_stream};
 use crate::validate::{Check, Decode, ReadOptions, Typed, Validate, no_check, read_reply};
-use crate::wire::{ChatCompletion, CompletionRequest, Message, Role, Usage};
+use crate::wire::{ChatCompletion, CompletionRequest, FinishReason, Message, Role, Usage};
 use crate::{reask, template};
 
 /// Asks chat models for typed values. Cheap to clone; share one per process.
@@ -56,10 +62,20 @@ pub struct Client {
 
 struct Inner {
     provider: Arc<dyn Provider>,
-    /// The same provider when it is the HTTP one, for endpoints beyond chat completions.
-    http: Option<Arc<OpenAiCompatible>>,
+    /// The same provider when it is a hosted API with a batch endpoint.
+    batches: Option<BatchApi>,
     mode: Mode,
     hooks: Vec<Arc<dyn Hook>>,
+}
+
+/// The hosted APIs with a batch endpoint, for [`Client::batch_remote_values`].
+#[derive(Clone)]
+#[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
+pub(crate) enum BatchApi {
+    /// OpenAI's Batch API (`/files` + `/batches`).
+    OpenAi(Arc<OpenAiCompatible>),
+    /// Anthropic's Message Batches (`/v1/messages/batches`).
+    Anthropic(Arc<Anthropic>),
 }
 
 impl fmt::Debug for Client {
@@ -91,7 +107,12 @@ impl Client {
     /// A client over any [`Provider`] (an embedded engine, a custom transport), in `Tools` mode.
     pub fn with_provider(provider: impl Provider + 'static) -> Client {
         Client {
-            inner: Arc::new(Inner { provider: Arc::new(provider), http: None, mode: Mode::Tools, hooks: Vec::new() }),
+            inner: Arc::new(Inner {
+                provider: Arc::new(provider),
+                batches: None,
+                mode: Mode::Tools,
+                hooks: Vec::new(),
+            }),
         }
     }
 
@@ -100,7 +121,7 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 provider: Arc::clone(&self.inner.provider),
-                http: self.inner.http.clone(),
+                batches: self.inner.batches.clone(),
                 mode,
                 hooks: self.inner.hooks.clone(),
             }),
@@ -112,10 +133,10 @@ impl Client {
         &self.inner.provider
     }
 
-    /// The HTTP provider, when this client talks to an OpenAI-compatible server.
+    /// The hosted API with a batch endpoint, when this client talks to one.
     #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
-    pub(crate) fn http(&self) -> Option<&Arc<OpenAiCompatible>> {
-        self.inner.http.as_ref()
+    pub(crate) fn batches(&self) -> Option<&BatchApi> {
+        self.inner.batches.as_ref()
     }
 
     /// The default mode.
@@ -129,13 +150,23 @@ impl Client {
     }
 }
 
-/// Builds a [`Client`] for an OpenAI-compatible endpoint.
+/// Builds a [`Client`] for a hosted API: an OpenAI-compatible endpoint by default, or the
+/// Responses, Anthropic or Gemini API (chosen by a [`Preset`] or by [`api`](Self::api)).
+///
+/// ```
+/// use instructor::{Api, Client};
+/// // Claude through a gateway: the Anthropic API at another host.
+/// let client = Client::builder().api(Api::Anthropic).base_url("https://gateway.example.com").api_key("sk-ant-...").build();
+/// assert!(client.is_ok());
+/// ```
 #[derive(Default)]
 pub struct ClientBuilder {
     base_url: Option<String>,
     api_key: Option<ApiKey>,
     mode: Option<Mode>,
     preset: Option<Preset>,
+    api: Option<Api>,
+    anthropic_version: Option<String>,
     retry: RetryPolicy,
     headers: Vec<(String, String)>,
     max_body: Option<usize>,
@@ -149,6 +180,7 @@ impl fmt::Debug for ClientBuilder {
             .field("api_key", &self.api_key)
             .field("mode", &self.mode)
             .field("preset", &self.preset)
+            .field("api", &self.api)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -162,13 +194,31 @@ impl ClientBuilder {
         self
     }
 
-    /// The API's base URL, e.g. `https://api.openai.com/v1` (requests go to `{base}/chat/completions`).
+    /// The API's base URL, e.g. `https://api.openai.com/v1` (requests go to
+    /// `{base}/chat/completions`; `{base}/responses`, `{base}/v1/messages` and
+    /// `{base}/v1beta/models/...` for the other APIs). With a preset or [`api`](Self::api) it
+    /// moves only the host, keeping the API (a proxy or gateway).
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
         self
     }
 
-    /// The bearer token. Kept out of `Debug`, logs and errors.
+    /// The wire format to speak (default: the preset's, else chat completions).
+    pub fn api(mut self, api: Api) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    /// The `anthropic-version` header (default [`wire::anthropic::DEFAULT_VERSION`](crate::wire::anthropic::DEFAULT_VERSION)).
+    /// Versions before it take structured outputs in the `structured-outputs-2025-11-13` beta's
+    /// shape (`output_format`, with the beta header), which the client then sends.
+    pub fn anthropic_version(mut self, version: impl Into<String>) -> Self {
+        self.anthropic_version = Some(version.into());
+        self
+    }
+
+    /// The API key. Kept out of `Debug`, logs and errors; sent as each API wants it
+    /// (`Authorization: Bearer`, `x-api-key`, `x-goog-api-key`).
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(ApiKey::new(key));
         self
@@ -216,41 +266,86 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails on a malformed base URL or header, or when no base URL is known.
+    /// Builds the client. Fails on a malformed base URL or header.
     pub fn build(self) -> Result<Client, Error> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let base_url = match (&self.base_url, self.preset) {
+        let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+        let api = self.api.or(self.preset.map(Preset::api)).unwrap_or_default();
+        // The provider whose defaults apply: the one named, or the API's own when nothing else is.
+        let defaults = self.preset.or(match (&self.base_url, self.api) {
+            (None, _) => Some(Preset::for_api(api)),
+            (Some(_), _) => None,
+        });
+        let base_url = match (&self.base_url, defaults) {
             (Some(url), _) => url.clone(),
-            (None, Some(p)) => env(&p.base_url_env()).unwrap_or_else(|| p.base_url().to_owned()),
+            (None, Some(p)) => env(p.base_url_envs()).unwrap_or_else(|| p.base_url().to_owned()),
             (None, None) => Preset::OpenAi.base_url().to_owned(),
         };
         // A key from the environment goes only where it belongs: to its preset's provider, or
-        // to OpenAI when nothing else was named; never to an arbitrary base URL.
-        let env_key = match (self.preset, &self.base_url) {
-            (Some(p), _) => env(p.api_key_env()),
-            (None, None) => env(Preset::OpenAi.api_key_env()),
-            (None, Some(_)) => None,
-        };
+        // to the API's own service when nothing else was named; never to an arbitrary base URL.
+        let env_key = defaults.and_then(|p| env(p.api_key_envs()));
         let api_key = self.api_key.or_else(|| env_key.map(ApiKey::new));
         let mode = self.mode.or(self.preset.map(Preset::default_mode)).unwrap_or_default();
         let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| Error::request(format!("bad header name `{name}`")))?;
-            let value =
-                HeaderValue::from_str(value).map_err(|_| Error::request(format!("bad value for header `{name}`")))?;
-            headers.insert(name, value);
-        }
-        let provider = OpenAiCompatible::new(
-            &base_url,
-            api_key.as_ref(),
-            headers,
-            self.retry,
-            self.max_body.unwrap_or(DEFAULT_MAX_BODY),
-        )?;
-        let http = Arc::new(provider);
-        let provider: Arc<dyn Provider> = http.clone();
-        Ok(Client { inner: Arc::new(Inner { provider, http: Some(http), mode, hooks: self.hooks }) })
+        HttpTransport::extra_headers(&mut headers, &self.headers)?;
+        let key = api_key.as_ref().map(ApiKey::expose).filter(|k| !k.is_empty());
+        let max_body = self.max_body.unwrap_or(DEFAULT_MAX_BODY);
+        let (provider, batches): (Arc<dyn Provider>, Option<BatchApi>) = match api {
+            Api::ChatCompletions | Api::Responses => {
+                if let Some(key) = key {
+                    headers.insert(AUTHORIZATION, secret_header(&format!("Bearer {key}"))?);
+                }
+                let transport = HttpTransport::new(&base_url, headers, self.retry, max_body, openai_error)?;
+                if api == Api::Responses {
+                    (Arc::new(OpenAiResponses::new(transport)), None)
+                } else {
+                    let chat = Arc::new(OpenAiCompatible::new(transport));
+                    (chat.clone(), Some(BatchApi::OpenAi(chat)))
+                }
+            }
+            Api::Anthropic => {
+                if let Some(key) = key {
+                    headers.insert("x-api-key", secret_header(key)?);
+                }
+                let version = self.anthropic_version.as_deref().unwrap_or(crate::wire::anthropic::DEFAULT_VERSION);
+                headers.insert(
+                    "anthropic-version",
+                    HeaderValue::from_str(version)
+                        .map_err(|_| Error::request(format!("bad anthropic version `{version}`")))?,
+                );
+                if crate::providers::anthropic::uses_beta_structured_outputs(version) {
+                    let beta = crate::wire::anthropic::STRUCTURED_OUTPUTS_BETA;
+                    let value = match headers.get("anthropic-beta").and_then(|v| v.to_str().ok()) {
+                        Some(existing) if !existing.split(',').any(|b| b.trim() == beta) => {
+                            format!("{existing},{beta}")
+                        }
+                        Some(existing) => existing.to_owned(),
+                        None => beta.to_owned(),
+                    };
+                    headers.insert(
+                        "anthropic-beta",
+                        HeaderValue::from_str(&value).map_err(|_| Error::request("bad anthropic-beta header"))?,
+                    );
+                }
+                let transport = HttpTransport::new(
+                    &base_url,
+                    headers,
+                    self.retry,
+                    max_body,
+                    crate::providers::anthropic::error_body,
+                )?;
+                let anthropic = Arc::new(Anthropic::new(transport, version));
+                (anthropic.clone(), Some(BatchApi::Anthropic(anthropic)))
+            }
+            Api::Gemini => {
+                if let Some(key) = key {
+                    headers.insert("x-goog-api-key", secret_header(key)?);
+                }
+                let transport =
+                    HttpTransport::new(&base_url, headers, self.retry, max_body, crate::providers::gemini::error_body)?;
+                (Arc::new(Gemini::new(transport)), None)
+            }
+        };
+        Ok(Client { inner: Arc::new(Inner { provider, batches, mode, hooks: self.hooks }) })
     }
 }
 
@@ -535,6 +630,7 @@ impl Call {
             stream: false,
             extra: request.extra,
         };
+        inner.provider.check_request(mode, &outgoing)?;
         Ok(Call {
             client: client.clone(),
             mode,
@@ -598,6 +694,15 @@ impl Call {
             .extract(&completion, schema)
             .and_then(|reply| read_reply(decoder, &reply.json, read))
             .and_then(|(value, repairs)| check(&value, &self.context).map(|()| (value, repairs)));
+        // A reply cut at the token limit is never taken for a whole one, even where the lenient
+        // parser could close it.
+        let outcome = match (outcome, completion.finish_reason() == Some(&FinishReason::Length)) {
+            (Ok((_, repairs)), true) if repairs.iter().any(|r| r.kind == RepairKind::Truncated) => {
+                Err(ReplyError::truncated(&ReplyError::parse(None, "the JSON ends unfinished")))
+            }
+            (Err(e), true) => Err(ReplyError::truncated(&e)),
+            (outcome, _) => outcome,
+        };
         let error = match outcome {
             Ok((value, repairs)) => {
                 return Ok(Extraction {
@@ -624,10 +729,12 @@ impl Call {
         }
         let spent = completion.usage.unwrap_or_default();
         let message = completion.message().cloned().unwrap_or_default();
+        let truncated = error.kind() == ReplyErrorKind::Truncated;
         self.failed.push(FailedAttempt { reply: reply_text(&message), error: error.clone(), usage: spent });
-        if self.attempt > self.max_retries {
+        if truncated || self.attempt > self.max_retries {
             let attempts = std::mem::take(&mut self.failed);
-            return Some(Exhausted { attempts, last_completion: completion, usage: self.usage }.into());
+            let exhausted = Box::new(Exhausted { attempts, last_completion: completion, usage: self.usage });
+            return Some(if truncated { Error::Truncated(exhausted) } else { Error::Exhausted(exhausted) });
         }
         for hook in hooks {
             hook.on_reask(self.attempt + 1, &error);

@@ -36,6 +36,12 @@ pub enum Error {
     /// Every attempt returned a reply that did not parse or validate.
     #[error(transparent)]
     Exhausted(Box<Exhausted>),
+    /// The reply was cut off at the token limit before it was complete (`finish_reason`
+    /// `length`, Anthropic's `max_tokens`, Gemini's `MAX_TOKENS`, an `incomplete` response).
+    /// Not re-asked, since the same limit would cut the next reply too: raise `max_tokens`.
+    /// Holds the attempts and tokens like [`Error::Exhausted`].
+    #[error("the reply was cut off at the token limit (attempt {}); raise max_tokens", .0.attempts.len())]
+    Truncated(Box<Exhausted>),
     /// A streamed item did not parse or validate. It cannot be re-asked, since the items before
     /// it were already handed out; the stream goes on with the next item.
     #[error("invalid item: {0}")]
@@ -77,6 +83,11 @@ impl Error {
         matches!(self, Error::Exhausted(_))
     }
 
+    /// The reply was cut off at the token limit.
+    pub fn is_truncated(&self) -> bool {
+        matches!(self, Error::Truncated(_))
+    }
+
     /// The provider answered with an error status.
     pub fn is_status(&self) -> bool {
         self.provider().is_some_and(ProviderError::is_status)
@@ -100,20 +111,17 @@ impl Error {
         }
     }
 
-    /// The failed attempts, if every re-ask was used up.
+    /// The failed attempts, if every re-ask was used up or the last reply was cut off.
     pub fn exhausted(&self) -> Option<&Exhausted> {
         match self {
-            Error::Exhausted(e) => Some(e),
+            Error::Exhausted(e) | Error::Truncated(e) => Some(e),
             _ => None,
         }
     }
 
     /// Tokens spent before the failure (summed over every attempt that got a reply).
     pub fn usage(&self) -> Usage {
-        match self {
-            Error::Exhausted(e) => e.usage,
-            _ => Usage::default(),
-        }
+        self.exhausted().map(|e| e.usage).unwrap_or_default()
     }
 }
 
@@ -150,6 +158,7 @@ pub enum ProviderErrorKind {
 pub struct ProviderError {
     kind: ProviderErrorKind,
     message: String,
+    error_type: Option<String>,
     status: Option<u16>,
     retry_after: Option<Duration>,
     source: Option<Box<dyn StdError + Send + Sync>>,
@@ -158,7 +167,25 @@ pub struct ProviderError {
 impl ProviderError {
     /// A new error of `kind`.
     pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
-        ProviderError { kind, message: message.into(), status: None, retry_after: None, source: None }
+        ProviderError { kind, message: message.into(), error_type: None, status: None, retry_after: None, source: None }
+    }
+
+    /// The provider's own name for the error, from its error body or stream event
+    /// (`overloaded_error`, `RESOURCE_EXHAUSTED`, `invalid_request_error`, ...).
+    pub fn with_error_type(mut self, error_type: impl Into<String>) -> Self {
+        self.error_type = Some(error_type.into());
+        self
+    }
+
+    /// The provider's own name for the error, when it gave one.
+    ///
+    /// ```
+    /// use instructor::{ProviderError, ProviderErrorKind};
+    /// let e = ProviderError::new(ProviderErrorKind::Status, "Overloaded").with_error_type("overloaded_error");
+    /// assert_eq!(e.error_type(), Some("overloaded_error"));
+    /// ```
+    pub fn error_type(&self) -> Option<&str> {
+        self.error_type.as_deref()
     }
 
     pub(crate) fn with_status(mut self, status: u16, retry_after: Option<Duration>) -> Self {
@@ -212,12 +239,18 @@ impl ProviderError {
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.kind, self.status) {
-            (ProviderErrorKind::Status, Some(status)) => write!(f, "provider returned HTTP {status}: {}", self.message),
+            (ProviderErrorKind::Status, Some(status)) => {
+                write!(f, "provider returned HTTP {status}")?;
+                if let Some(kind) = &self.error_type {
+                    write!(f, " ({kind})")?;
+                }
+                write!(f, ": {}", self.message)
+            }
             (ProviderErrorKind::Connect, _) => write!(f, "connection to the provider failed: {}", self.message),
             (ProviderErrorKind::Timeout, _) => write!(f, "request timed out: {}", self.message),
             (ProviderErrorKind::Budget, _) => write!(f, "retry budget exhausted: {}", self.message),
             (ProviderErrorKind::BodyTooLarge, _) => write!(f, "provider reply too large: {}", self.message),
-            (ProviderErrorKind::Decode, _) => write!(f, "provider reply is not a chat completion: {}", self.message),
+            (ProviderErrorKind::Decode, _) => write!(f, "provider reply could not be read: {}", self.message),
             _ => write!(f, "provider error: {}", self.message),
         }
     }
@@ -277,6 +310,9 @@ pub enum ReplyErrorKind {
     Parse,
     /// The value parsed but failed validation.
     Validation,
+    /// The reply was cut off at the token limit (`max_tokens`) before it was complete. It is not
+    /// re-asked: the same limit would cut the next reply too. Raise `max_tokens`.
+    Truncated,
 }
 
 /// A reply that did not parse or validate. Its message goes back to the model in the re-ask.
@@ -308,6 +344,15 @@ impl ReplyError {
 
     pub(crate) fn missing(message: impl Into<String>) -> Self {
         Self::new(ReplyErrorKind::Missing, None, message)
+    }
+
+    /// The reply was cut off at the token limit; `cause` is what reading it found.
+    pub(crate) fn truncated(cause: &ReplyError) -> Self {
+        Self::new(
+            ReplyErrorKind::Truncated,
+            cause.path.clone(),
+            format!("the reply was cut off at the token limit before it was complete ({})", cause.message),
+        )
     }
 
     /// What went wrong.

@@ -43,10 +43,12 @@ mod batch_remote;
 mod client;
 mod error;
 mod hooks;
+mod http;
 pub mod json;
 mod modes;
 mod presets;
 mod provider;
+mod providers;
 mod reask;
 mod request;
 mod retry;
@@ -54,7 +56,7 @@ mod schema;
 mod stream;
 mod template;
 mod validate;
-mod wire;
+pub mod wire;
 
 #[cfg(feature = "async-openai")]
 mod async_openai_adapter;
@@ -72,7 +74,12 @@ pub use error::{Error, Exhausted, FailedAttempt, ProviderError, ProviderErrorKin
 pub use hooks::Hook;
 pub use modes::Mode;
 pub use presets::Preset;
-pub use provider::{ApiKey, BoxFuture, DEFAULT_MAX_BODY, OpenAiCompatible, Provider};
+pub use provider::{ApiKey, BoxFuture, DEFAULT_MAX_BODY, Provider};
+pub use providers::Api;
+pub use providers::anthropic::{Anthropic, DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS};
+pub use providers::chat::OpenAiCompatible;
+pub use providers::gemini::{Gemini, openapi_schema};
+pub use providers::responses::OpenAiResponses;
 pub use request::ChatRequest;
 pub use retry::RetryPolicy;
 pub use schema::{ResponseSchema, strict_schema};

@@ -1,10 +1,11 @@
-//! Known OpenAI-compatible providers: where they live, which variable holds their key, and the
-//! mode that works best with them.
+//! Known providers: which API they speak, where they live, which variable holds their key, and
+//! the mode that works best with them.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::modes::Mode;
+use crate::providers::Api;
 
 /// A known provider.
 ///
@@ -17,6 +18,9 @@ use crate::modes::Mode;
 ///
 /// let (preset, model) = Preset::split_model("groq/llama-3.1-8b-instant").unwrap();
 /// assert_eq!((preset, model), (Preset::Groq, "llama-3.1-8b-instant"));
+/// let (preset, model) = Preset::split_model("anthropic/claude-haiku-4-5").unwrap();
+/// assert_eq!((preset, model, preset.api()), (Preset::Anthropic, "claude-haiku-4-5", instructor::Api::Anthropic));
+/// assert_eq!(Preset::split_model("google/gemini-2.5-flash").unwrap().0, Preset::Gemini);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -45,24 +49,36 @@ pub enum Preset {
     LlamaCpp,
     /// A local LM Studio server
     LmStudio,
+    /// Anthropic's Messages API (Claude), natively
+    Anthropic,
+    /// Google's Gemini API, natively
+    Gemini,
+    /// OpenAI's Responses API
+    OpenAiResponses,
 }
 
 struct Info {
     preset: Preset,
     name: &'static str,
+    api: Api,
     base_url: &'static str,
-    key_env: &'static str,
+    /// Where the key may be, first match wins.
+    key_envs: &'static [&'static str],
+    /// Where a base-URL override may be, first match wins.
+    base_url_envs: &'static [&'static str],
     mode: Mode,
     key_required: bool,
     model: Option<&'static str>,
 }
 
-const PRESETS: [Info; 12] = [
+const PRESETS: [Info; 15] = [
     Info {
         preset: Preset::OpenAi,
         name: "openai",
         base_url: "https://api.openai.com/v1",
-        key_env: "OPENAI_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["OPENAI_API_KEY"],
+        base_url_envs: &["OPENAI_BASE_URL"],
         mode: Mode::Tools,
         key_required: true,
         model: Some("gpt-4o-mini"),
@@ -71,7 +87,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::Anyscale,
         name: "anyscale",
         base_url: "https://api.endpoints.anyscale.com/v1",
-        key_env: "ANYSCALE_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["ANYSCALE_API_KEY"],
+        base_url_envs: &["ANYSCALE_BASE_URL"],
         mode: Mode::JsonSchema,
         key_required: true,
         model: Some("mistralai/Mixtral-8x7B-Instruct-v0.1"),
@@ -80,7 +98,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::Together,
         name: "together",
         base_url: "https://api.together.xyz/v1",
-        key_env: "TOGETHER_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["TOGETHER_API_KEY"],
+        base_url_envs: &["TOGETHER_BASE_URL"],
         mode: Mode::JsonSchema,
         key_required: true,
         model: Some("mistralai/Mixtral-8x7B-Instruct-v0.1"),
@@ -89,7 +109,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::Groq,
         name: "groq",
         base_url: "https://api.groq.com/openai/v1",
-        key_env: "GROQ_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["GROQ_API_KEY"],
+        base_url_envs: &["GROQ_BASE_URL"],
         mode: Mode::Tools,
         key_required: true,
         model: Some("llama-3.1-8b-instant"),
@@ -98,7 +120,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::Fireworks,
         name: "fireworks",
         base_url: "https://api.fireworks.ai/inference/v1",
-        key_env: "FIREWORKS_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["FIREWORKS_API_KEY"],
+        base_url_envs: &["FIREWORKS_BASE_URL"],
         mode: Mode::JsonSchema,
         key_required: true,
         model: Some("accounts/fireworks/models/llama-v3p1-8b-instruct"),
@@ -107,7 +131,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::Mistral,
         name: "mistral",
         base_url: "https://api.mistral.ai/v1",
-        key_env: "MISTRAL_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["MISTRAL_API_KEY"],
+        base_url_envs: &["MISTRAL_BASE_URL"],
         mode: Mode::Tools,
         key_required: true,
         model: Some("mistral-small-latest"),
@@ -116,7 +142,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::DeepSeek,
         name: "deepseek",
         base_url: "https://api.deepseek.com/v1",
-        key_env: "DEEPSEEK_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["DEEPSEEK_API_KEY"],
+        base_url_envs: &["DEEPSEEK_BASE_URL"],
         mode: Mode::Tools,
         key_required: true,
         model: Some("deepseek-chat"),
@@ -125,7 +153,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::OpenRouter,
         name: "openrouter",
         base_url: "https://openrouter.ai/api/v1",
-        key_env: "OPENROUTER_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["OPENROUTER_API_KEY"],
+        base_url_envs: &["OPENROUTER_BASE_URL"],
         mode: Mode::Tools,
         key_required: true,
         model: Some("openai/gpt-4o-mini"),
@@ -134,7 +164,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::Ollama,
         name: "ollama",
         base_url: "http://localhost:11434/v1",
-        key_env: "OLLAMA_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["OLLAMA_API_KEY"],
+        base_url_envs: &["OLLAMA_BASE_URL"],
         mode: Mode::StructuredOutputs,
         key_required: false,
         model: None,
@@ -143,7 +175,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::Vllm,
         name: "vllm",
         base_url: "http://localhost:8000/v1",
-        key_env: "VLLM_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["VLLM_API_KEY"],
+        base_url_envs: &["VLLM_BASE_URL"],
         mode: Mode::StructuredOutputs,
         key_required: false,
         model: None,
@@ -152,7 +186,9 @@ const PRESETS: [Info; 12] = [
         preset: Preset::LlamaCpp,
         name: "llamacpp",
         base_url: "http://localhost:8080/v1",
-        key_env: "LLAMACPP_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["LLAMACPP_API_KEY"],
+        base_url_envs: &["LLAMACPP_BASE_URL"],
         mode: Mode::JsonSchema,
         key_required: false,
         model: Some("default"),
@@ -161,10 +197,46 @@ const PRESETS: [Info; 12] = [
         preset: Preset::LmStudio,
         name: "lmstudio",
         base_url: "http://localhost:1234/v1",
-        key_env: "LMSTUDIO_API_KEY",
+        api: Api::ChatCompletions,
+        key_envs: &["LMSTUDIO_API_KEY"],
+        base_url_envs: &["LMSTUDIO_BASE_URL"],
         mode: Mode::StructuredOutputs,
         key_required: false,
         model: None,
+    },
+    Info {
+        preset: Preset::Anthropic,
+        name: "anthropic",
+        api: Api::Anthropic,
+        base_url: "https://api.anthropic.com",
+        key_envs: &["ANTHROPIC_API_KEY"],
+        base_url_envs: &["ANTHROPIC_BASE_URL"],
+        mode: Mode::Tools,
+        key_required: true,
+        model: Some("claude-haiku-4-5"),
+    },
+    Info {
+        preset: Preset::Gemini,
+        name: "gemini",
+        api: Api::Gemini,
+        base_url: "https://generativelanguage.googleapis.com",
+        // The official SDK's order.
+        key_envs: &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+        base_url_envs: &["GOOGLE_GEMINI_BASE_URL", "GEMINI_BASE_URL"],
+        mode: Mode::StructuredOutputs,
+        key_required: true,
+        model: Some("gemini-2.5-flash"),
+    },
+    Info {
+        preset: Preset::OpenAiResponses,
+        name: "openai-responses",
+        api: Api::Responses,
+        base_url: "https://api.openai.com/v1",
+        key_envs: &["OPENAI_API_KEY"],
+        base_url_envs: &["OPENAI_BASE_URL"],
+        mode: Mode::StructuredOutputs,
+        key_required: true,
+        model: Some("gpt-4o-mini"),
     },
 ];
 
@@ -183,19 +255,47 @@ impl Preset {
         self.info().name
     }
 
-    /// The API's base URL (ending in `/v1`).
+    /// The API the provider speaks.
+    pub fn api(self) -> Api {
+        self.info().api
+    }
+
+    /// The service an API belongs to: OpenAI for chat completions and Responses.
+    pub fn for_api(api: Api) -> Preset {
+        match api {
+            Api::ChatCompletions => Preset::OpenAi,
+            Api::Responses => Preset::OpenAiResponses,
+            Api::Anthropic => Preset::Anthropic,
+            Api::Gemini => Preset::Gemini,
+        }
+    }
+
+    /// The API's base URL (ending in `/v1` for OpenAI-style APIs; Anthropic's and Gemini's are
+    /// the bare host, as their SDKs take them).
     pub fn base_url(self) -> &'static str {
         self.info().base_url
     }
 
-    /// The environment variable that holds the key.
+    /// The environment variable that holds the key (the first one looked at).
     pub fn api_key_env(self) -> &'static str {
-        self.info().key_env
+        self.info().key_envs[0]
     }
 
-    /// The environment variable that overrides the base URL (`ANYSCALE_BASE_URL`, ...).
-    pub fn base_url_env(self) -> String {
-        self.api_key_env().replace("_API_KEY", "_BASE_URL")
+    /// Every environment variable that may hold the key, in the order they are looked at
+    /// (Gemini: `GOOGLE_API_KEY`, then `GEMINI_API_KEY`, as the official SDK reads them).
+    pub fn api_key_envs(self) -> &'static [&'static str] {
+        self.info().key_envs
+    }
+
+    /// The environment variable that overrides the base URL (`ANYSCALE_BASE_URL`,
+    /// `ANTHROPIC_BASE_URL`, ...).
+    pub fn base_url_env(self) -> &'static str {
+        self.info().base_url_envs[0]
+    }
+
+    /// Every environment variable that may override the base URL, in order.
+    pub fn base_url_envs(self) -> &'static [&'static str] {
+        self.info().base_url_envs
     }
 
     /// Whether the provider refuses requests without a key (local servers do not).
@@ -214,7 +314,7 @@ impl Preset {
     }
 
     /// Splits `"provider/model"`; the model may itself contain slashes
-    /// (`together/mistralai/Mixtral-8x7B-Instruct-v0.1`).
+    /// (`together/mistralai/Mixtral-8x7B-Instruct-v0.1`). `google/...` means Gemini.
     pub fn split_model(s: &str) -> Option<(Preset, &str)> {
         let (provider, model) = s.split_once('/')?;
         let preset = provider.parse().ok()?;
@@ -232,7 +332,13 @@ impl FromStr for Preset {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let wanted = s.trim().to_ascii_lowercase().replace(['-', '_', '.'], "");
-        PRESETS.iter().find(|i| i.name == wanted).map(|i| i.preset).ok_or_else(|| {
+        let wanted = match wanted.as_str() {
+            "google" => "gemini".to_owned(),
+            "claude" => "anthropic".to_owned(),
+            "responses" => "openairesponses".to_owned(),
+            _ => wanted,
+        };
+        PRESETS.iter().find(|i| i.name.replace('-', "") == wanted).map(|i| i.preset).ok_or_else(|| {
             let names: Vec<_> = PRESETS.iter().map(|i| i.name).collect();
             format!("unknown provider `{s}` (known: {})", names.join(", "))
         })

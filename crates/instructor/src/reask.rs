@@ -32,7 +32,7 @@ pub(crate) fn turn(reply: &AssistantMessage, error: &ReplyError) -> Vec<Message>
         .tool_calls
         .iter()
         .map(|call| {
-            Message::tool(
+            Message::tool_error(
                 call.id.clone(),
                 format!("Validation error: {error}\nCall `{}` again with corrected arguments.", call.function.name),
             )

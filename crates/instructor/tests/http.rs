@@ -207,7 +207,7 @@ async fn presets_and_provider_model_strings() {
         instructor::Preset::split_model("together/mistralai/Mixtral-8x7B-Instruct-v0.1").expect("split");
     assert_eq!(preset, instructor::Preset::Together);
     assert_eq!(model, "mistralai/Mixtral-8x7B-Instruct-v0.1");
-    assert_eq!(instructor::Preset::all().count(), 12);
+    assert_eq!(instructor::Preset::all().count(), 15);
     let server = TestServer::start();
     server.push(Reply::text(JASON));
     let c = Client::builder().preset(instructor::Preset::LlamaCpp).base_url(server.url()).build().expect("client");

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use crate::error::{ReplyError, ReplyErrorKind};
 use crate::schema::ResponseSchema;
-use crate::wire::{ChatCompletion, FinishReason, RawJson};
+use crate::wire::{ChatCompletion, RawJson};
 
 /// How the model is asked for structured output.
 ///
@@ -141,14 +141,7 @@ impl Mode {
             Mode::Json | Mode::JsonSchema | Mode::StructuredOutputs => json::extract(message),
             Mode::MdJson => md_json::extract(message),
         };
-        extracted.map_err(|e| match completion.finish_reason() {
-            Some(FinishReason::Length) => ReplyError::new(
-                e.kind(),
-                e.path().map(str::to_owned),
-                format!("{} (the reply was cut off at the token limit)", e.message()),
-            ),
-            _ => e,
-        })
+        extracted
     }
 }
 

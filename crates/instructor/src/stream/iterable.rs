@@ -197,6 +197,13 @@ where
                 yield decoded.map_err(Error::Reply);
             }
             let completion = assembler.finish();
+            if completion.finish_reason() == Some(&crate::wire::FinishReason::Length) {
+                // Items handed out were whole; the one being written when the limit hit is lost.
+                call.spend(completion.usage.unwrap_or_default());
+                let cause = ReplyError::parse(None, format!("{index} items were complete"));
+                yield Err(Error::Reply(ReplyError::truncated(&cause)));
+                return;
+            }
             match items.broken.take() {
                 // Items already handed out cannot be taken back: no re-ask after the first one.
                 Some(e) if index == 0 => {

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use futures_core::Stream;
 
 use crate::error::{ProviderError, ProviderErrorKind};
-use crate::wire::{AssistantMessage, ChatCompletion, Choice, FinishReason, FunctionCall, ToolCall, Usage};
+use crate::wire::{AssistantMessage, ChatCompletion, Choice, FinishReason, ToolCall, Usage};
 
 /// A stream of deltas from a provider.
 pub type DeltaStream<'a> = Pin<Box<dyn Stream<Item = Result<CompletionDelta, ProviderError>> + Send + 'a>>;
@@ -143,11 +143,7 @@ impl Assembler {
         let position = match self.call_position(index) {
             Some(p) => p,
             None => {
-                let call = ToolCall {
-                    id: String::new(),
-                    kind: "function".to_owned(),
-                    function: FunctionCall { name: String::new(), arguments: String::new() },
-                };
+                let call = ToolCall::function(String::new(), String::new(), String::new());
                 self.calls.push(call);
                 self.positions.insert(index, self.calls.len() - 1);
                 self.calls.len() - 1
@@ -163,19 +159,39 @@ impl Assembler {
     }
 }
 
-/// Reads an OpenAI-style SSE body into deltas: borrowed decoding of each chunk, `[DONE]`, error
-/// events, and an early end (no `[DONE]` and no finish reason) reported as an error, never a hang
-/// or a silently short reply.
-pub(crate) fn sse_deltas(
+/// What one server-sent event means for the stream.
+pub(crate) enum Step {
+    /// A piece of the reply.
+    Delta(CompletionDelta),
+    /// Nothing for the reply (a keep-alive, a block boundary, an event of no interest).
+    Skip,
+    /// The stream's own end marker (`[DONE]`, `message_stop`, `response.completed`), maybe with
+    /// a last piece.
+    Done(Option<CompletionDelta>),
+}
+
+/// Reads one API's events.
+pub(crate) trait EventDecoder: Send {
+    /// Decodes the event named `event` (`None` for the default type) whose data is `data`.
+    fn decode(&mut self, event: Option<&str>, data: &str) -> Result<Step, ProviderError>;
+
+    /// Whether what came so far is a whole reply, for APIs whose streams have no end marker
+    /// (Gemini's last chunk carries the finish reason) or whose servers may omit it.
+    fn complete(&self) -> bool;
+}
+
+/// Reads an SSE body into deltas, with `decoder` reading each event. A stream that breaks, grows
+/// past `max_body`, or ends before the reply is whole (no end marker and no finish reason) is a
+/// typed error, never a hang or a silently short reply.
+pub(crate) fn sse_stream<D: EventDecoder>(
     mut response: reqwest::Response,
     max_body: usize,
+    mut decoder: D,
 ) -> impl Stream<Item = Result<CompletionDelta, ProviderError>> + Send {
     async_stream::try_stream! {
         let mut reader = sse::SseReader::new(max_body);
         let mut received = 0usize;
-        let mut finished = false;
         let mut done = false;
-        let mut first = true;
         'read: loop {
             let chunk = response.chunk().await.map_err(|e| {
                 ProviderError::new(ProviderErrorKind::Stream, format!("the stream broke: {e}")).with_source(e)
@@ -191,17 +207,20 @@ pub(crate) fn sse_deltas(
             reader.push(&chunk);
             while let Some(event) = reader.next_event() {
                 let event = event.map_err(|e| ProviderError::new(ProviderErrorKind::Stream, e.to_string()))?;
-                if event.data == "[DONE]" {
-                    done = true;
-                    break 'read;
+                match decoder.decode(event.event, event.data)? {
+                    Step::Delta(delta) => yield delta,
+                    Step::Skip => {}
+                    Step::Done(last) => {
+                        if let Some(delta) = last {
+                            yield delta;
+                        }
+                        done = true;
+                        break 'read;
+                    }
                 }
-                let delta = decode_event(event.event, event.data, first)?;
-                first &= delta.id.is_none();
-                finished |= delta.finish_reason.is_some();
-                yield delta;
             }
         }
-        if !done && (!finished || reader.finish() == sse::Finish::Truncated) {
+        if !done && (!decoder.complete() || reader.finish() == sse::Finish::Truncated) {
             Err(ProviderError::new(
                 ProviderErrorKind::Stream,
                 "the stream ended before the completion was finished",
@@ -210,20 +229,57 @@ pub(crate) fn sse_deltas(
     }
 }
 
+/// A JSON event that could not be read.
+pub(crate) fn undecodable(data: &str, e: impl std::fmt::Display) -> ProviderError {
+    let start: String = data.chars().take(200).collect();
+    ProviderError::new(ProviderErrorKind::Decode, format!("a stream event is not what the API sends ({e}): {start}"))
+}
+
+/// Chat-completion chunks: `[DONE]` ends the stream; a chunk with a finish reason makes the reply
+/// whole even if a server omits `[DONE]`.
+#[derive(Debug, Default)]
+pub(crate) struct ChatChunks {
+    first: bool,
+    finished: bool,
+}
+
+impl ChatChunks {
+    pub(crate) fn new() -> Self {
+        ChatChunks { first: true, finished: false }
+    }
+}
+
+impl EventDecoder for ChatChunks {
+    fn decode(&mut self, event: Option<&str>, data: &str) -> Result<Step, ProviderError> {
+        if data == "[DONE]" {
+            return Ok(Step::Done(None));
+        }
+        let delta = decode_event(event, data, self.first)?;
+        self.first &= delta.id.is_none();
+        self.finished |= delta.finish_reason.is_some();
+        Ok(Step::Delta(delta))
+    }
+
+    fn complete(&self) -> bool {
+        self.finished
+    }
+}
+
 /// `meta`: whether to keep the chunk's id and model (every chunk repeats them; one copy is enough).
 fn decode_event(event: Option<&str>, data: &str, meta: bool) -> Result<CompletionDelta, ProviderError> {
-    let chunk = sse::decode_chunk(data).map_err(|e| {
-        let start: String = data.chars().take(200).collect();
-        ProviderError::new(ProviderErrorKind::Decode, format!("a stream chunk is not JSON ({e}): {start}"))
-    })?;
+    let chunk = sse::decode_chunk(data).map_err(|e| undecodable(data, e))?;
     if let Some(error) = chunk.error.as_ref() {
         let message = error.message.as_deref().unwrap_or("unknown error");
         let kind = error.kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default();
         let code = error.code.as_ref().map(|c| format!(" [code {c}]")).unwrap_or_default();
-        return Err(ProviderError::new(
+        let mut reported = ProviderError::new(
             ProviderErrorKind::Stream,
             format!("the server reported an error{kind}{code}: {message}"),
-        ));
+        );
+        if let Some(kind) = error.kind.as_deref() {
+            reported = reported.with_error_type(kind);
+        }
+        return Err(reported);
     }
     if event == Some("error") {
         let start: String = data.chars().take(200).collect();

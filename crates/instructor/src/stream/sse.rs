@@ -11,6 +11,8 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
+
+use crate::wire::cow::{CowStr, null_default, opt_cow as opt_str};
 use serde_json::value::RawValue;
 
 use crate::wire::Usage;
@@ -460,59 +462,6 @@ pub(crate) struct ErrorRef<'a> {
 /// Decode one event's data as a chunk; strings without escapes borrow from `data`.
 pub(crate) fn decode_chunk(data: &str) -> Result<ChunkRef<'_>, serde_json::Error> {
     serde_json::from_str(data)
-}
-
-/// `null` reads as the default, like an absent field.
-fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// Serde's own `Cow` impl and `Option<Cow>` always allocate; this borrows when it can.
-struct CowStr;
-
-impl<'de> de::Visitor<'de> for CowStr {
-    type Value = Cow<'de, str>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
-    }
-}
-
-/// A string or `null`, borrowed when it has no escapes.
-fn opt_str<'de, 'a, D>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error>
-where
-    'de: 'a,
-    D: Deserializer<'de>,
-{
-    struct OptStr;
-    impl<'de> de::Visitor<'de> for OptStr {
-        type Value = Option<Cow<'de, str>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or null")
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_str(CowStr).map(Some)
-        }
-    }
-    deserializer.deserialize_option(OptStr)
 }
 
 /// Message content: a string, `null`, or an array of `{"text": ...}` parts (joined).

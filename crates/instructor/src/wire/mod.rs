@@ -1,4 +1,7 @@
-//! The chat-completions wire format, shared by every provider.
+//! Wire formats. This module is the chat-completions format, which is also the library's own
+//! request and reply: every provider receives a [`CompletionRequest`] and returns a
+//! [`ChatCompletion`]. The native APIs' formats live in [`anthropic`], [`gemini`] and
+//! [`responses`], one module each; their providers translate to and from them.
 //!
 //! Requests are written exactly as OpenAI documents them. Responses are read tolerantly:
 //! compatible servers add fields, omit others, send `content` as an array of parts, send tool
@@ -13,6 +16,11 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+pub mod anthropic;
+pub(crate) mod cow;
+pub mod gemini;
+pub mod responses;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -51,11 +59,22 @@ pub struct Message {
     /// An optional author name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// On a `tool` message: the call failed and `content` says why. Chat completions have no
+    /// such flag (the text says it); Anthropic's `tool_result` carries it as `is_error`.
+    #[serde(skip)]
+    pub is_error: bool,
 }
 
 impl Message {
     fn text(role: Role, content: impl Into<String>) -> Self {
-        Message { role, content: Some(content.into()), tool_calls: Vec::new(), tool_call_id: None, name: None }
+        Message {
+            role,
+            content: Some(content.into()),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+            is_error: false,
+        }
     }
 
     /// A system message.
@@ -77,6 +96,11 @@ impl Message {
     pub fn tool(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
         Message { tool_call_id: Some(tool_call_id.into()), ..Self::text(Role::Tool, content) }
     }
+
+    /// A tool message saying that the call `tool_call_id` failed, and why.
+    pub fn tool_error(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message { is_error: true, ..Self::tool(tool_call_id, content) }
+    }
 }
 
 /// A function call made by the model.
@@ -90,6 +114,22 @@ pub struct ToolCall {
     pub kind: String,
     /// The function and its arguments.
     pub function: FunctionCall,
+    /// An opaque token the provider attached to the call (Gemini's `thoughtSignature`), sent back
+    /// with it when the turn is replayed in a re-ask.
+    #[serde(skip)]
+    pub signature: Option<String>,
+}
+
+impl ToolCall {
+    /// A call to `name` with `arguments` (JSON text).
+    pub fn function(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            kind: function_type(),
+            function: FunctionCall { name: name.into(), arguments: arguments.into() },
+            signature: None,
+        }
+    }
 }
 
 fn function_type() -> String {
@@ -134,6 +174,16 @@ impl RawJson {
     pub fn to_value(&self) -> Value {
         serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
     }
+
+    /// Wraps JSON text that is known to be valid (a fragment read from a reply).
+    pub fn from_raw(raw: Box<RawValue>) -> Self {
+        RawJson(Arc::from(raw))
+    }
+
+    /// Identifies the shared allocation: fragments rendered once per schema keep it across calls.
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const u8 as usize
+    }
 }
 
 impl fmt::Debug for RawJson {
@@ -145,6 +195,15 @@ impl fmt::Debug for RawJson {
 impl Serialize for RawJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
+    }
+}
+
+/// Read through a [`Value`], so it works inside any container (flattened or tagged ones too);
+/// the client never reads fragments back on a hot path.
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        RawJson::new(&value).map_err(de::Error::custom)
     }
 }
 
@@ -212,12 +271,18 @@ impl CompletionRequest {
 
 /// Tokens spent, as reported by the server. Adds up across re-asks.
 ///
+/// `prompt_tokens` counts every prompt token, read from a cache or not (as OpenAI counts them);
+/// `cache_read_tokens` and `cache_write_tokens` say how many of them a prompt cache served or
+/// stored (OpenAI's `cached_tokens`, Anthropic's `cache_read_input_tokens` and
+/// `cache_creation_input_tokens`, Gemini's `cachedContentTokenCount`).
+///
 /// ```
 /// use instructor::Usage;
 /// let total = Usage::new(10, 5) + Usage::new(12, 6);
 /// assert_eq!((total.prompt_tokens, total.completion_tokens, total.total_tokens), (22, 11, 33));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "UsageWire")]
 pub struct Usage {
     /// Tokens in the prompt.
     #[serde(default)]
@@ -228,12 +293,64 @@ pub struct Usage {
     /// Their sum.
     #[serde(default)]
     pub total_tokens: u64,
+    /// Prompt tokens read from the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Usage as chat-completions servers send it: cached tokens inside `prompt_tokens_details`.
+#[derive(Deserialize)]
+struct UsageWire {
+    #[serde(default, deserialize_with = "null_as_default")]
+    prompt_tokens: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    completion_tokens: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    cache_read_tokens: u64,
+    #[serde(default)]
+    cache_write_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default, deserialize_with = "null_as_default")]
+    cached_tokens: u64,
+}
+
+impl From<UsageWire> for Usage {
+    fn from(w: UsageWire) -> Usage {
+        let cached = w.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
+        Usage {
+            prompt_tokens: w.prompt_tokens,
+            completion_tokens: w.completion_tokens,
+            total_tokens: w.total_tokens,
+            cache_read_tokens: w.cache_read_tokens.max(cached),
+            cache_write_tokens: w.cache_write_tokens,
+        }
+    }
 }
 
 impl Usage {
     /// A usage record; `total_tokens` is the sum.
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
-        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+        }
     }
 }
 
@@ -242,6 +359,8 @@ impl AddAssign for Usage {
         self.prompt_tokens += rhs.prompt_tokens;
         self.completion_tokens += rhs.completion_tokens;
         self.total_tokens += rhs.total_tokens;
+        self.cache_read_tokens += rhs.cache_read_tokens;
+        self.cache_write_tokens += rhs.cache_write_tokens;
     }
 }
 
@@ -333,6 +452,7 @@ impl AssistantMessage {
             tool_calls: self.tool_calls.clone(),
             tool_call_id: None,
             name: None,
+            is_error: false,
         }
     }
 }
@@ -479,6 +599,11 @@ mod tests {
         assert_eq!(m.tool_calls[0].kind, "function");
         assert_eq!(c.finish_reason(), Some(&FinishReason::Other("eos".into())));
         assert_eq!(c.usage, Some(Usage::new(3, 4)));
+        let cached: Usage = serde_json::from_str(
+            r#"{"prompt_tokens":30,"completion_tokens":4,"total_tokens":34,"prompt_tokens_details":{"cached_tokens":20}}"#,
+        )
+        .expect("usage");
+        assert_eq!(cached.cache_read_tokens, 20);
     }
 
     #[test]

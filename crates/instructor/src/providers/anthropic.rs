@@ -1,0 +1,448 @@
+//! Anthropic's Messages API, natively: the library's request becomes a `POST /v1/messages` body
+//! (system prompt at the top level, tool calls as `tool_use` blocks, their answers as
+//! `tool_result` blocks, structured outputs as `output_config.format`), and the reply and its
+//! stream events become the library's completion and deltas.
+
+use std::fmt;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::{
+    Api, FragmentCache, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object, chat_response_format,
+    chat_tool_choice, chat_tools, system_text, text_of, unsupported_mode,
+};
+use crate::error::{Error, ProviderError, ProviderErrorKind};
+use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
+use crate::modes::Mode;
+use crate::provider::{BoxFuture, Provider};
+use crate::providers::chat::encode;
+use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
+use crate::wire::anthropic::{
+    self as wire, BatchCreate, BatchRequest, Content, ContentBlock, MessageParam, MessagesRequest, MessagesResponse,
+    OutputConfig, OutputFormat, StreamEvent, System, Tool, ToolChoice,
+};
+use crate::wire::{
+    AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, Message, RawJson, Role, ToolCall, Usage,
+};
+
+/// The reply allowance sent when a request sets none: Anthropic requires `max_tokens`.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Anthropic's Messages API (`POST {base}/v1/messages`), with the key in `x-api-key` and the
+/// API version in `anthropic-version`. Built by [`ClientBuilder`](crate::ClientBuilder) with
+/// [`Preset::Anthropic`](crate::Preset::Anthropic) or [`Api::Anthropic`].
+///
+/// API versions from 2026-10-21 (the default) take structured outputs as `output_config.format`
+/// and no sampling parameters; an older pinned version (`2023-06-01`) takes `temperature`,
+/// `top_p` and `top_k`, and structured outputs in the `structured-outputs-2025-11-13` beta's
+/// shape (`output_format`).
+pub struct Anthropic {
+    transport: HttpTransport,
+    endpoint: String,
+    /// An API version before 2026-10-21: sampling parameters, and `output_format` with the beta
+    /// header instead of `output_config.format`.
+    legacy: bool,
+    tools: FragmentCache<Vec<Tool>>,
+    choices: FragmentCache<ToolChoice>,
+    formats: FragmentCache<Option<OutputFormat>>,
+}
+
+impl fmt::Debug for Anthropic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Anthropic")
+            .field("endpoint", &self.endpoint)
+            .field("legacy", &self.legacy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `version` predates 2026-10-21: such versions take sampling parameters, and structured
+/// outputs in the `structured-outputs-2025-11-13` beta's shape (`output_format`).
+pub(crate) fn uses_beta_structured_outputs(version: &str) -> bool {
+    version < wire::DEFAULT_VERSION
+}
+
+impl Anthropic {
+    pub(crate) fn new(transport: HttpTransport, version: &str) -> Self {
+        let endpoint = transport.url("/v1/messages");
+        Anthropic {
+            transport,
+            endpoint,
+            legacy: uses_beta_structured_outputs(version),
+            tools: FragmentCache::default(),
+            choices: FragmentCache::default(),
+            formats: FragmentCache::default(),
+        }
+    }
+
+    /// The URL requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub(crate) fn transport(&self) -> &HttpTransport {
+        &self.transport
+    }
+
+    /// The Messages request for `request`.
+    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<MessagesRequest, ProviderError> {
+        let mut out = MessagesRequest {
+            model: request.model.clone(),
+            max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            messages: messages(&request.messages),
+            system: system_text(&request.messages).map(System::Text),
+            extra: request.extra.clone(),
+            ..MessagesRequest::default()
+        };
+        if self.legacy {
+            out.temperature = request.temperature;
+            out.top_p = request.top_p;
+        }
+        if let Some(stop) = out.extra.remove("stop") {
+            out.stop_sequences = match stop {
+                Value::String(s) => vec![s],
+                Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                _ => Vec::new(),
+            };
+        }
+        if let Some(top_k) = out.extra.remove("top_k").and_then(|v| v.as_u64()) {
+            out.top_k = u32::try_from(top_k).ok();
+        }
+        if let Some(tools) = &request.tools {
+            out.tools = self.tools.get(tools, translate_tools)?;
+        }
+        if let Some(choice) = &request.tool_choice {
+            out.tool_choice = Some(self.choices.get(choice, translate_tool_choice)?);
+        }
+        if let Some(format) = &request.response_format {
+            if let Some(format) = self.formats.get(format, translate_format)? {
+                if self.legacy {
+                    out.output_format = Some(format);
+                } else {
+                    out.output_config = Some(OutputConfig { format: Some(format), ..OutputConfig::default() });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn read_reply(body: &[u8]) -> Result<ChatCompletion, ProviderError> {
+        let reply: MessagesResponse =
+            serde_json::from_slice(body).map_err(|e| decode_error("the reply is not an Anthropic message", e, body))?;
+        Ok(completion(reply))
+    }
+}
+
+fn translate_tools(tools: &Value) -> Result<Vec<Tool>, String> {
+    chat_tools(tools)?
+        .into_iter()
+        .map(|(name, description, parameters, strict)| {
+            Ok(Tool {
+                name: name.to_owned(),
+                description: description.map(str::to_owned),
+                input_schema: RawJson::new(parameters).map_err(|e| e.to_string())?,
+                strict: strict.then_some(true),
+            })
+        })
+        .collect()
+}
+
+fn translate_tool_choice(choice: &Value) -> Result<ToolChoice, String> {
+    Ok(match chat_tool_choice(choice)? {
+        ChatToolChoice::Auto => ToolChoice::Auto { disable_parallel_tool_use: None },
+        ChatToolChoice::Required => ToolChoice::Any { disable_parallel_tool_use: None },
+        ChatToolChoice::None => ToolChoice::None,
+        ChatToolChoice::Function(name) => ToolChoice::Tool { name, disable_parallel_tool_use: None },
+    })
+}
+
+/// Structured outputs become the output format; JSON mode has no Anthropic equivalent and the
+/// schema is already in the prompt, so it adds nothing.
+fn translate_format(format: &Value) -> Result<Option<OutputFormat>, String> {
+    Ok(match chat_response_format(format)? {
+        ResponseFormat::JsonSchema { schema, .. } => Some(OutputFormat::JsonSchema { schema: schema.clone() }),
+        ResponseFormat::JsonObject => None,
+        ResponseFormat::JsonObjectWithSchema(_) => {
+            return Err(Api::Anthropic.check_mode(Mode::JsonSchema).err().unwrap_or_default());
+        }
+    })
+}
+
+/// The conversation as Anthropic turns: system messages leave it, tool calls become `tool_use`
+/// blocks, tool messages become `tool_result` blocks of a user turn, and consecutive turns of
+/// one role merge (tool results first, as the API requires).
+fn messages(messages: &[Message]) -> Vec<MessageParam> {
+    let mut out: Vec<MessageParam> = Vec::with_capacity(messages.len());
+    for message in messages {
+        let (role, blocks) = match message.role {
+            Role::System => continue,
+            Role::User => (wire::Role::User, vec![ContentBlock::text(text_of(message))]),
+            Role::Tool => (
+                wire::Role::User,
+                vec![ContentBlock::ToolResult {
+                    tool_use_id: message.tool_call_id.clone().unwrap_or_default(),
+                    content: Some(Content::Text(text_of(message).to_owned())),
+                    is_error: message.is_error,
+                }],
+            ),
+            Role::Assistant => {
+                let mut blocks = Vec::with_capacity(1 + message.tool_calls.len());
+                let text = text_of(message);
+                if !text.is_empty() {
+                    blocks.push(ContentBlock::text(text));
+                }
+                blocks.extend(message.tool_calls.iter().map(|call| ContentBlock::ToolUse {
+                    id: call.id.clone(),
+                    name: call.function.name.clone(),
+                    input: arguments_object(&call.function.arguments),
+                }));
+                (wire::Role::Assistant, blocks)
+            }
+        };
+        match out.last_mut() {
+            Some(last) if last.role == role => {
+                let merged = std::mem::replace(&mut last.content, Content::Blocks(Vec::new()));
+                let mut all = merged.into_blocks();
+                all.extend(blocks);
+                last.content = Content::Blocks(all);
+            }
+            _ => {
+                let content = match <[ContentBlock; 1]>::try_from(blocks) {
+                    Ok([ContentBlock::Text { text, cache_control: None }]) => Content::Text(text),
+                    Ok([block]) => Content::Blocks(vec![block]),
+                    Err(blocks) => Content::Blocks(blocks),
+                };
+                out.push(MessageParam { role, content });
+            }
+        }
+    }
+    out
+}
+
+fn finish_reason(stop_reason: &str) -> FinishReason {
+    match stop_reason {
+        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// A reply as a completion: text blocks joined, tool calls with their input as JSON text.
+pub(crate) fn completion(reply: MessagesResponse) -> ChatCompletion {
+    let mut message = AssistantMessage::default();
+    for block in reply.content {
+        match block.kind.as_str() {
+            "text" => message.content.get_or_insert_with(String::new).push_str(block.text.as_deref().unwrap_or("")),
+            "tool_use" => message.tool_calls.push(ToolCall::function(
+                block.id.unwrap_or_default(),
+                block.name.unwrap_or_default(),
+                block.input.map(|raw| raw.get().to_owned()).unwrap_or_default(),
+            )),
+            // Thinking and server-side tools are not the answer.
+            _ => {}
+        }
+    }
+    let finish = reply.stop_reason.as_deref().map(finish_reason);
+    if finish == Some(FinishReason::ContentFilter) {
+        message.refusal = Some(message.content.take().unwrap_or_else(|| "the model declined to answer".to_owned()));
+    }
+    ChatCompletion {
+        id: reply.id,
+        model: reply.model,
+        created: 0,
+        choices: vec![Choice { index: 0, message, finish_reason: finish }],
+        usage: Some(Usage::from(reply.usage)),
+    }
+}
+
+/// Anthropic's error body: `{"type": "error", "error": {"type", "message"}}`.
+pub(crate) fn error_body(_: StatusCode, body: &[u8]) -> ErrorBody {
+    match serde_json::from_slice::<wire::ErrorResponse>(body) {
+        Ok(e) => ErrorBody { message: e.error.message, error_type: Some(e.error.kind), retry_after: None },
+        Err(_) => ErrorBody { message: snippet(body), ..ErrorBody::default() },
+    }
+}
+
+impl Provider for Anthropic {
+    fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
+        Box::pin(async move {
+            let body = encode(&self.translate(request)?)?;
+            let reply = self.transport.post(&self.endpoint, body).await?;
+            Anthropic::read_reply(&reply)
+        })
+    }
+
+    fn check_request(&self, mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
+        unsupported_mode(Api::Anthropic, mode)?;
+        let sampling = [("temperature", request.temperature.is_some()), ("top_p", request.top_p.is_some())]
+            .into_iter()
+            .chain([("top_k", request.extra.contains_key("top_k"))]);
+        match sampling.filter(|(_, set)| *set).map(|(name, _)| name).next() {
+            Some(name) if !self.legacy => Err(Error::request(format!(
+                "`{name}` is not accepted by anthropic-version {} (it removed the sampling parameters); \
+                 leave it out, or pin the version that takes it with `.anthropic_version(\"2023-06-01\")`",
+                wire::DEFAULT_VERSION
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
+        Box::pin(async move {
+            let mut body = self.translate(request)?;
+            body.stream = true;
+            let response = self.transport.open_stream(&self.endpoint, encode(&body)?).await?;
+            let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Events::default()));
+            Ok(stream)
+        })
+    }
+}
+
+/// Reads Anthropic's stream events. Usage arrives in two parts (the prompt's in
+/// `message_start`, the reply's in `message_delta`) and is reported whole with the latter.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    usage: wire::Usage,
+    finished: bool,
+}
+
+impl EventDecoder for Events {
+    fn decode(&mut self, _event: Option<&str>, data: &str) -> Result<Step, ProviderError> {
+        let event: StreamEvent<'_> = serde_json::from_str(data).map_err(|e| undecodable(data, e))?;
+        let mut delta = CompletionDelta::default();
+        match &*event.kind {
+            "message_start" => {
+                let Some(message) = event.message else { return Ok(Step::Skip) };
+                self.usage = message.usage;
+                delta.id = Some(message.id);
+                delta.model = Some(message.model);
+            }
+            "content_block_start" => {
+                let Some(block) = event.content_block else { return Ok(Step::Skip) };
+                match block.kind.as_str() {
+                    "tool_use" => delta.tool_calls.push(ToolCallDelta {
+                        index: event.index.unwrap_or(0),
+                        id: block.id,
+                        name: block.name,
+                        arguments: None,
+                    }),
+                    "text" => match block.text.filter(|t| !t.is_empty()) {
+                        Some(text) => delta.content = Some(text),
+                        None => return Ok(Step::Skip),
+                    },
+                    _ => return Ok(Step::Skip),
+                }
+            }
+            "content_block_delta" => {
+                let Some(change) = event.delta else { return Ok(Step::Skip) };
+                match change.kind.as_deref() {
+                    Some("text_delta") => delta.content = change.text.map(|t| t.into_owned()),
+                    Some("input_json_delta") => delta.tool_calls.push(ToolCallDelta {
+                        index: event.index.unwrap_or(0),
+                        id: None,
+                        name: None,
+                        arguments: change.partial_json.map(|t| t.into_owned()),
+                    }),
+                    _ => return Ok(Step::Skip),
+                }
+            }
+            "message_delta" => {
+                if let Some(usage) = event.usage {
+                    self.usage.output_tokens = usage.output_tokens;
+                    // Some servers report the prompt's usage only here.
+                    if usage.input_tokens > 0 {
+                        self.usage.input_tokens = usage.input_tokens;
+                    }
+                    self.usage.cache_read_input_tokens =
+                        usage.cache_read_input_tokens.or(self.usage.cache_read_input_tokens);
+                    self.usage.cache_creation_input_tokens =
+                        usage.cache_creation_input_tokens.or(self.usage.cache_creation_input_tokens);
+                }
+                delta.usage = Some(Usage::from(self.usage));
+                if let Some(reason) = event.delta.and_then(|d| d.stop_reason) {
+                    let reason = finish_reason(&reason);
+                    if reason == FinishReason::ContentFilter {
+                        delta.refusal = Some("the model declined to answer".to_owned());
+                    }
+                    delta.finish_reason = Some(reason);
+                    self.finished = true;
+                }
+            }
+            "message_stop" => return Ok(Step::Done(None)),
+            "error" => {
+                let detail =
+                    event.error.unwrap_or_else(|| wire::ErrorDetail { kind: String::new(), message: data.into() });
+                let error = ProviderError::new(
+                    ProviderErrorKind::Stream,
+                    format!("the server reported an error ({}): {}", detail.kind, detail.message),
+                );
+                return Err(if detail.kind.is_empty() { error } else { error.with_error_type(detail.kind) });
+            }
+            // `ping`, `content_block_stop`, and event types added later.
+            _ => return Ok(Step::Skip),
+        }
+        Ok(Step::Delta(delta))
+    }
+
+    fn complete(&self) -> bool {
+        self.finished
+    }
+}
+
+/// Message Batches: the requests shaped as for a live call, under ids Anthropic accepts.
+pub(crate) fn batch_body(requests: Vec<(String, MessagesRequest)>) -> BatchCreate {
+    BatchCreate {
+        requests: requests.into_iter().map(|(custom_id, params)| BatchRequest { custom_id, params }).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ToolCall;
+
+    fn call(id: &str, args: &str) -> ToolCall {
+        ToolCall::function(id, "UserDetails", args)
+    }
+
+    #[test]
+    fn reask_turn_becomes_tool_use_and_error_results() {
+        let assistant = Message { tool_calls: vec![call("toolu_1", r#"{"name":"Jason"}"#)], ..Message::assistant("") };
+        let turns = messages(&[
+            Message::system("You are a world class extractor"),
+            Message::user("Jason is 20"),
+            assistant,
+            Message::tool_error("toolu_1", "age: missing"),
+            Message::user("Call again."),
+        ]);
+        let json = serde_json::to_value(&turns).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"role": "user", "content": "Jason is 20"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "UserDetails", "input": {"name": "Jason"}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "age: missing", "is_error": true},
+                    {"type": "text", "text": "Call again."}
+                ]}
+            ])
+        );
+    }
+
+    #[test]
+    fn stop_reasons() {
+        assert_eq!(finish_reason("max_tokens"), FinishReason::Length);
+        assert_eq!(finish_reason("tool_use"), FinishReason::ToolCalls);
+        assert_eq!(finish_reason("end_turn"), FinishReason::Stop);
+        assert_eq!(finish_reason("pause_turn"), FinishReason::Other("pause_turn".into()));
+    }
+
+    #[test]
+    fn versions_before_the_ga_take_the_beta_shape() {
+        assert!(uses_beta_structured_outputs("2023-06-01"));
+        assert!(!uses_beta_structured_outputs(wire::DEFAULT_VERSION));
+    }
+}

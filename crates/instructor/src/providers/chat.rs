@@ -1,0 +1,71 @@
+//! OpenAI's chat-completions API, spoken by OpenAI and by every compatible server (Anyscale,
+//! Together, Groq, vLLM, Ollama, llama.cpp, ...). The library's own request is this API's shape,
+//! so nothing is translated.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::error::{ProviderError, ProviderErrorKind};
+use crate::http::{HttpTransport, decode_error};
+use crate::provider::{BoxFuture, Provider};
+use crate::stream::{ChatChunks, DeltaStream, sse_stream};
+use crate::wire::{ChatCompletion, CompletionRequest};
+
+/// A chat-completions endpoint over HTTP: OpenAI, Anyscale, Together, Groq, Fireworks, vLLM,
+/// Ollama, llama.cpp's server, ... Built by [`ClientBuilder`](crate::ClientBuilder).
+pub struct OpenAiCompatible {
+    transport: HttpTransport,
+    endpoint: String,
+}
+
+impl fmt::Debug for OpenAiCompatible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiCompatible").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
+impl OpenAiCompatible {
+    pub(crate) fn new(transport: HttpTransport) -> Self {
+        let endpoint = transport.url("/chat/completions");
+        OpenAiCompatible { transport, endpoint }
+    }
+
+    /// The URL requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The transport, for the endpoints beside chat completions (files, batches).
+    #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
+    pub(crate) fn transport(&self) -> &HttpTransport {
+        &self.transport
+    }
+}
+
+pub(crate) fn encode<T: serde::Serialize>(request: &T) -> Result<Bytes, ProviderError> {
+    serde_json::to_vec(request)
+        .map(Bytes::from)
+        .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}")))
+}
+
+impl Provider for OpenAiCompatible {
+    fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
+        Box::pin(async move {
+            let body = self.transport.post(&self.endpoint, encode(request)?).await?;
+            serde_json::from_slice::<ChatCompletion>(&body)
+                .map_err(|e| decode_error("the reply is not a chat completion", e, &body))
+        })
+    }
+
+    fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
+        Box::pin(async move {
+            let mut request = request.clone();
+            request.stream = true;
+            request.extra.insert("stream_options".to_owned(), serde_json::json!({ "include_usage": true }));
+            let response = self.transport.open_stream(&self.endpoint, encode(&request)?).await?;
+            let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), ChatChunks::new()));
+            Ok(stream)
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! The hosted APIs, one module each. Each is an adapter between the library's request and reply
+//! (chat-completions shaped: [`CompletionRequest`], [`ChatCompletion`], [`CompletionDelta`]) and
+//! one wire format (`crate::wire::*`); the modes, the re-ask turn and the stream parser stay
+//! where they are and know nothing of the API underneath.
+
+pub(crate) mod anthropic;
+pub(crate) mod chat;
+pub(crate) mod gemini;
+pub(crate) mod responses;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::error::{Error, ProviderError, ProviderErrorKind};
+use crate::modes::Mode;
+use crate::wire::{Message, RawJson, Role};
+
+/// The wire format a hosted provider speaks.
+///
+/// ```
+/// use instructor::Api;
+/// assert_eq!("anthropic".parse::<Api>().unwrap(), Api::Anthropic);
+/// assert_eq!(Api::Responses.to_string(), "openai-responses");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Api {
+    /// OpenAI's chat completions (`POST {base}/chat/completions`), and every compatible server.
+    #[default]
+    ChatCompletions,
+    /// OpenAI's Responses API (`POST {base}/responses`).
+    Responses,
+    /// Anthropic's Messages API (`POST {base}/v1/messages`).
+    Anthropic,
+    /// Google's Gemini API (`POST {base}/v1beta/models/{model}:generateContent`).
+    Gemini,
+}
+
+impl Api {
+    /// The name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::ChatCompletions => "openai",
+            Api::Responses => "openai-responses",
+            Api::Anthropic => "anthropic",
+            Api::Gemini => "gemini",
+        }
+    }
+
+    /// The modes this API can carry, with the reason for each one it cannot.
+    pub fn check_mode(self, mode: Mode) -> Result<(), String> {
+        let why = match (self, mode) {
+            (Api::Anthropic, Mode::JsonSchema) => {
+                "Anthropic has no JSON mode that takes a schema; use `structured-outputs` (constrained to the \
+                 schema) or `json` (the schema in the prompt)"
+            }
+            (Api::Gemini, Mode::ToolsStrict) => {
+                "Gemini has no strict function schemas; use `tools`, or `structured-outputs` for a reply \
+                 constrained to the schema"
+            }
+            _ => return Ok(()),
+        };
+        Err(format!("mode `{mode}` is not available on the {} API: {why}", self.as_str()))
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Api {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "openai" | "chat" | "chat-completions" => Ok(Api::ChatCompletions),
+            "openai-responses" | "responses" => Ok(Api::Responses),
+            "anthropic" | "claude" => Ok(Api::Anthropic),
+            "gemini" | "google" => Ok(Api::Gemini),
+            _ => Err(format!("unknown API `{s}` (known: openai, openai-responses, anthropic, gemini)")),
+        }
+    }
+}
+
+pub(crate) fn unsupported_mode(api: Api, mode: Mode) -> Result<(), Error> {
+    api.check_mode(mode).map_err(Error::Request)
+}
+
+/// Translations of a request fragment a mode renders once per schema (tools, tool choice,
+/// response format) into one API's shape, kept so that each is translated once, not per call.
+///
+/// Keyed by the fragment's shared allocation, which the entry holds so that the address cannot
+/// be reused by another fragment while the entry lives.
+pub(crate) struct FragmentCache<T> {
+    entries: Mutex<HashMap<usize, (RawJson, T)>>,
+}
+
+impl<T> Default for FragmentCache<T> {
+    fn default() -> Self {
+        FragmentCache { entries: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<T> fmt::Debug for FragmentCache<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FragmentCache")
+    }
+}
+
+/// Enough for every (type, mode) a program uses; a program generating schemas without end only
+/// pays the translation again.
+const FRAGMENT_CACHE_LIMIT: usize = 512;
+
+impl<T: Clone> FragmentCache<T> {
+    /// The translation of `fragment`, computed by `translate` the first time.
+    pub(crate) fn get(
+        &self,
+        fragment: &RawJson,
+        translate: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<T, ProviderError> {
+        let key = fragment.address();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, translated)) = entries.get(&key) {
+            return Ok(translated.clone());
+        }
+        let translated = translate(&fragment.to_value())
+            .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot translate the request: {e}")))?;
+        if entries.len() >= FRAGMENT_CACHE_LIMIT {
+            entries.clear();
+        }
+        entries.insert(key, (fragment.clone(), translated.clone()));
+        Ok(translated)
+    }
+}
+
+/// The text of a message's content, or "" (tool-only turns).
+pub(crate) fn text_of(message: &Message) -> &str {
+    message.content.as_deref().unwrap_or_default()
+}
+
+/// System messages, joined: the APIs that take instructions apart from the conversation.
+pub(crate) fn system_text(messages: &[Message]) -> Option<String> {
+    let parts: Vec<&str> = messages.iter().filter(|m| m.role == Role::System).map(text_of).collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+/// The function a tool message answers, found by its call id among the assistant turns before it
+/// (Gemini names the function in its answer; chat completions only quote the id).
+pub(crate) fn called_function<'a>(messages: &'a [Message], upto: usize, call_id: &str) -> Option<&'a str> {
+    messages[..upto]
+        .iter()
+        .rev()
+        .flat_map(|m| m.tool_calls.iter())
+        .find(|c| c.id == call_id)
+        .map(|c| c.function.name.as_str())
+}
+
+/// Tool arguments as a JSON object, for the APIs that carry them as objects (Anthropic's `input`,
+/// Gemini's `args`). Arguments that are not an object (a rejected reply being echoed in a re-ask)
+/// are kept as text under `_raw`, so the model still sees what it wrote.
+pub(crate) fn arguments_object(arguments: &str) -> Value {
+    if arguments.trim().is_empty() {
+        return Value::Object(Default::default());
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => serde_json::json!({ "_raw": arguments }),
+    }
+}
+
+/// The `tools` fragment in the chat-completions shape, as (name, description, parameters, strict).
+pub(crate) fn chat_tools(tools: &Value) -> Result<Vec<(&str, Option<&str>, &Value, bool)>, String> {
+    let list = tools.as_array().ok_or("`tools` is not a list")?;
+    list.iter()
+        .map(|tool| {
+            let f = tool.get("function").ok_or("a tool has no `function`")?;
+            let name = f.get("name").and_then(Value::as_str).ok_or("a tool has no name")?;
+            let description = f.get("description").and_then(Value::as_str).filter(|d| !d.is_empty());
+            static EMPTY_OBJECT: std::sync::LazyLock<Value> =
+                std::sync::LazyLock::new(|| serde_json::json!({"type": "object", "properties": {}}));
+            let parameters = f.get("parameters").unwrap_or(&EMPTY_OBJECT);
+            let strict = f.get("strict").and_then(Value::as_bool).unwrap_or(false);
+            Ok((name, description, parameters, strict))
+        })
+        .collect()
+}
+
+/// The `tool_choice` fragment in the chat-completions shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToolChoice {
+    Auto,
+    Required,
+    None,
+    Function(String),
+}
+
+pub(crate) fn chat_tool_choice(choice: &Value) -> Result<ToolChoice, String> {
+    match choice {
+        Value::String(s) if s == "auto" => Ok(ToolChoice::Auto),
+        Value::String(s) if s == "required" => Ok(ToolChoice::Required),
+        Value::String(s) if s == "none" => Ok(ToolChoice::None),
+        other => other
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .map(|n| ToolChoice::Function(n.to_owned()))
+            .ok_or_else(|| format!("unknown tool_choice {other}")),
+    }
+}
+
+/// The `response_format` fragment in the chat-completions shape.
+#[derive(Debug, Clone)]
+pub(crate) enum ResponseFormat<'a> {
+    /// `{"type":"json_object"}`: JSON, schema (if any) in the prompt.
+    JsonObject,
+    /// `{"type":"json_object","schema":...}`.
+    JsonObjectWithSchema(&'a Value),
+    /// `{"type":"json_schema","json_schema":{name, description, schema, strict}}`.
+    JsonSchema { name: &'a str, description: Option<&'a str>, schema: &'a Value, strict: bool },
+}
+
+pub(crate) fn chat_response_format(format: &Value) -> Result<ResponseFormat<'_>, String> {
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_object") => Ok(match format.get("schema") {
+            Some(schema) => ResponseFormat::JsonObjectWithSchema(schema),
+            None => ResponseFormat::JsonObject,
+        }),
+        Some("json_schema") => {
+            let spec = format.get("json_schema").ok_or("json_schema without `json_schema`")?;
+            Ok(ResponseFormat::JsonSchema {
+                name: spec.get("name").and_then(Value::as_str).unwrap_or("response"),
+                description: spec.get("description").and_then(Value::as_str).filter(|d| !d.is_empty()),
+                schema: spec.get("schema").ok_or("json_schema without a schema")?,
+                strict: spec.get("strict").and_then(Value::as_bool).unwrap_or(false),
+            })
+        }
+        other => Err(format!("unknown response_format type {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fragments_are_translated_once_per_allocation() {
+        let cache = FragmentCache::<Value>::default();
+        let fragment = RawJson::new(&json!({"a": 1})).expect("raw");
+        let mut calls = 0;
+        for _ in 0..3 {
+            let out = cache
+                .get(&fragment, |v| {
+                    calls += 1;
+                    Ok(json!({"b": v["a"]}))
+                })
+                .expect("translated");
+            assert_eq!(out, json!({"b": 1}));
+        }
+        assert_eq!(calls, 1);
+        // An equal fragment in another allocation is translated again (it may be another schema's).
+        let other = RawJson::new(&json!({"a": 2})).expect("raw");
+        assert_eq!(cache.get(&other, |v| Ok(v.clone())).expect("translated"), json!({"a": 2}));
+    }
+
+    #[test]
+    fn arguments_become_objects() {
+        assert_eq!(arguments_object(r#"{"a":1}"#), json!({"a": 1}));
+        assert_eq!(arguments_object(""), json!({}));
+        assert_eq!(arguments_object("[1]"), json!({"_raw": "[1]"}));
+        assert_eq!(arguments_object("{'a': 1"), json!({"_raw": "{'a': 1"}));
+    }
+}

@@ -1,0 +1,370 @@
+//! OpenAI's Responses API, natively: the library's request becomes a stateless `POST /responses`
+//! body (`instructions`, input items, flat function tools, `text.format`, `store: false`), and
+//! responses and their typed stream events become the library's completion and deltas.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::{
+    FragmentCache, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format, chat_tool_choice, chat_tools,
+    system_text, text_of,
+};
+use crate::error::{ProviderError, ProviderErrorKind};
+use crate::http::{HttpTransport, decode_error};
+use crate::provider::{BoxFuture, Provider};
+use crate::providers::chat::encode;
+use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
+use crate::wire::responses::{
+    CreateResponse, Input, InputItem, Response, StreamEvent, TextConfig, TextFormat, Tool, ToolChoice,
+};
+use crate::wire::{
+    AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, RawJson, Role, ToolCall, Usage,
+};
+
+/// OpenAI's Responses API (`POST {base}/responses`). Requests are stateless (`store: false`);
+/// a re-ask sends the rejected call back as `function_call` and `function_call_output` items
+/// rather than pointing at a stored response. Built by [`ClientBuilder`](crate::ClientBuilder)
+/// with [`Preset::OpenAiResponses`](crate::Preset::OpenAiResponses) or [`Api::Responses`](crate::Api).
+pub struct OpenAiResponses {
+    transport: HttpTransport,
+    endpoint: String,
+    tools: FragmentCache<Vec<Tool>>,
+    choices: FragmentCache<ToolChoice>,
+    formats: FragmentCache<TextFormat>,
+}
+
+impl fmt::Debug for OpenAiResponses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiResponses").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
+impl OpenAiResponses {
+    pub(crate) fn new(transport: HttpTransport) -> Self {
+        let endpoint = transport.url("/responses");
+        OpenAiResponses {
+            transport,
+            endpoint,
+            tools: FragmentCache::default(),
+            choices: FragmentCache::default(),
+            formats: FragmentCache::default(),
+        }
+    }
+
+    /// The URL requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The Responses request for `request`.
+    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<CreateResponse, ProviderError> {
+        let mut out = CreateResponse {
+            model: request.model.clone(),
+            input: Input::Items(input(request)),
+            instructions: system_text(&request.messages),
+            max_output_tokens: request.max_tokens,
+            temperature: request.temperature,
+            top_p: request.top_p,
+            store: Some(false),
+            extra: request.extra.clone(),
+            ..CreateResponse::default()
+        };
+        if let Some(tools) = &request.tools {
+            out.tools = self.tools.get(tools, translate_tools)?;
+        }
+        if let Some(choice) = &request.tool_choice {
+            out.tool_choice = Some(self.choices.get(choice, translate_tool_choice)?);
+        }
+        if let Some(format) = &request.response_format {
+            out.text = Some(TextConfig { format: Some(self.formats.get(format, translate_format)?) });
+        }
+        Ok(out)
+    }
+}
+
+fn translate_tools(tools: &Value) -> Result<Vec<Tool>, String> {
+    chat_tools(tools)?
+        .into_iter()
+        .map(|(name, description, parameters, strict)| {
+            Ok(Tool {
+                kind: "function".to_owned(),
+                name: name.to_owned(),
+                description: description.map(str::to_owned),
+                parameters: Some(RawJson::new(parameters).map_err(|e| e.to_string())?),
+                strict: Some(strict),
+            })
+        })
+        .collect()
+}
+
+fn translate_tool_choice(choice: &Value) -> Result<ToolChoice, String> {
+    Ok(match chat_tool_choice(choice)? {
+        ChatToolChoice::Auto => ToolChoice::Mode("auto".to_owned()),
+        ChatToolChoice::Required => ToolChoice::Mode("required".to_owned()),
+        ChatToolChoice::None => ToolChoice::Mode("none".to_owned()),
+        ChatToolChoice::Function(name) => ToolChoice::Named { kind: "function".to_owned(), name },
+    })
+}
+
+fn translate_format(format: &Value) -> Result<TextFormat, String> {
+    let raw = |v: &Value| RawJson::new(v).map_err(|e| e.to_string());
+    Ok(match chat_response_format(format)? {
+        ResponseFormat::JsonObject => TextFormat::JsonObject,
+        // The schema-attached JSON mode: the schema, not enforced strictly.
+        ResponseFormat::JsonObjectWithSchema(schema) => TextFormat::JsonSchema {
+            name: format_name(schema.get("title").and_then(Value::as_str).unwrap_or("response")),
+            schema: raw(schema)?,
+            strict: Some(false),
+            description: None,
+        },
+        ResponseFormat::JsonSchema { name, description, schema, strict } => TextFormat::JsonSchema {
+            name: format_name(name),
+            schema: raw(schema)?,
+            strict: Some(strict),
+            description: description.map(str::to_owned),
+        },
+    })
+}
+
+/// A format name as the API takes it: `[a-zA-Z0-9_-]`, at most 64 characters.
+fn format_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .take(64)
+        .collect();
+    if cleaned.is_empty() { "response".to_owned() } else { cleaned }
+}
+
+/// The conversation as input items: system messages become `instructions`, assistant tool calls
+/// `function_call` items, and tool messages `function_call_output` items.
+fn input(request: &CompletionRequest) -> Vec<InputItem> {
+    let mut items = Vec::with_capacity(request.messages.len());
+    for message in &request.messages {
+        match message.role {
+            Role::System => {}
+            Role::User => items.push(InputItem::message("user", text_of(message))),
+            Role::Assistant => {
+                let text = text_of(message);
+                if !text.is_empty() || message.tool_calls.is_empty() {
+                    items.push(InputItem::message("assistant", text));
+                }
+                items.extend(message.tool_calls.iter().map(|call| InputItem {
+                    kind: Some("function_call".to_owned()),
+                    call_id: Some(call.id.clone()),
+                    name: Some(call.function.name.clone()),
+                    arguments: Some(call.function.arguments.clone()),
+                    ..InputItem::default()
+                }));
+            }
+            Role::Tool => items.push(InputItem {
+                kind: Some("function_call_output".to_owned()),
+                call_id: message.tool_call_id.clone(),
+                output: Some(Value::String(text_of(message).to_owned())),
+                ..InputItem::default()
+            }),
+        }
+    }
+    items
+}
+
+/// A response as a completion: `output_text` parts joined, refusals kept, function calls with
+/// their `call_id`.
+fn completion(response: Response) -> Result<ChatCompletion, ProviderError> {
+    if response.status.as_deref() == Some("failed") {
+        let error = response.error.unwrap_or_default();
+        return Err(ProviderError::new(ProviderErrorKind::Stream, format!("the response failed: {}", error.message))
+            .with_error_type(error.code));
+    }
+    let mut message = AssistantMessage::default();
+    for item in response.output {
+        match item.kind.as_str() {
+            "message" => {
+                for part in item.content.unwrap_or_default() {
+                    match part.kind.as_str() {
+                        "output_text" => {
+                            message
+                                .content
+                                .get_or_insert_with(String::new)
+                                .push_str(part.text.as_deref().unwrap_or(""));
+                        }
+                        "refusal" => {
+                            message
+                                .refusal
+                                .get_or_insert_with(String::new)
+                                .push_str(part.refusal.as_deref().unwrap_or(""));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            "function_call" => message.tool_calls.push(ToolCall::function(
+                item.call_id.or(item.id).unwrap_or_default(),
+                item.name.unwrap_or_default(),
+                item.arguments.unwrap_or_default(),
+            )),
+            _ => {}
+        }
+    }
+    let finish = finish_reason(
+        response.status.as_deref(),
+        response.incomplete_details.and_then(|d| d.reason).as_deref(),
+        !message.tool_calls.is_empty(),
+    );
+    Ok(ChatCompletion {
+        id: response.id,
+        model: response.model,
+        created: response.created_at,
+        choices: vec![Choice { index: 0, message, finish_reason: Some(finish) }],
+        usage: response.usage.map(Usage::from),
+    })
+}
+
+fn finish_reason(status: Option<&str>, incomplete: Option<&str>, called: bool) -> FinishReason {
+    match (status, incomplete) {
+        (Some("incomplete"), Some("content_filter")) => FinishReason::ContentFilter,
+        (Some("incomplete"), _) => FinishReason::Length,
+        _ if called => FinishReason::ToolCalls,
+        _ => FinishReason::Stop,
+    }
+}
+
+impl Provider for OpenAiResponses {
+    fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
+        Box::pin(async move {
+            let body = encode(&self.translate(request)?)?;
+            let reply = self.transport.post(&self.endpoint, body).await?;
+            let response: Response =
+                serde_json::from_slice(&reply).map_err(|e| decode_error("the reply is not a response", e, &reply))?;
+            completion(response)
+        })
+    }
+
+    fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
+        Box::pin(async move {
+            let mut body = self.translate(request)?;
+            body.stream = true;
+            let response = self.transport.open_stream(&self.endpoint, encode(&body)?).await?;
+            let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Events::default()));
+            Ok(stream)
+        })
+    }
+}
+
+/// Reads the Responses API's typed events.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    named: bool,
+    called: bool,
+}
+
+impl EventDecoder for Events {
+    fn decode(&mut self, _event: Option<&str>, data: &str) -> Result<Step, ProviderError> {
+        let event: StreamEvent<'_> = serde_json::from_str(data).map_err(|e| undecodable(data, e))?;
+        let mut delta = CompletionDelta::default();
+        match &*event.kind {
+            "response.output_text.delta" => delta.content = event.delta.map(|d| d.into_owned()),
+            "response.refusal.delta" => delta.refusal = event.delta.map(|d| d.into_owned()),
+            "response.function_call_arguments.delta" => delta.tool_calls.push(ToolCallDelta {
+                index: event.output_index.unwrap_or(0),
+                id: None,
+                name: None,
+                arguments: event.delta.map(|d| d.into_owned()),
+            }),
+            "response.output_item.added" => {
+                let Some(item) = event.item.filter(|i| i.kind == "function_call") else { return Ok(Step::Skip) };
+                self.called = true;
+                delta.tool_calls.push(ToolCallDelta {
+                    index: event.output_index.unwrap_or(0),
+                    id: item.call_id.or(item.id),
+                    name: item.name,
+                    arguments: item.arguments.filter(|a| !a.is_empty()),
+                });
+            }
+            "response.created" | "response.in_progress" => {
+                let Some(response) = event.response.filter(|_| !self.named) else { return Ok(Step::Skip) };
+                self.named = true;
+                delta.id = Some(response.id);
+                delta.model = Some(response.model);
+            }
+            "response.completed" | "response.incomplete" => {
+                let response = event.response.unwrap_or_default();
+                delta.usage = response.usage.map(Usage::from);
+                delta.finish_reason = Some(finish_reason(
+                    response.status.as_deref().or(Some(if event.kind == "response.incomplete" {
+                        "incomplete"
+                    } else {
+                        "completed"
+                    })),
+                    response.incomplete_details.and_then(|d| d.reason).as_deref(),
+                    self.called,
+                ));
+                return Ok(Step::Done(Some(delta)));
+            }
+            "response.failed" => {
+                let error = event.response.and_then(|r| r.error).unwrap_or_default();
+                return Err(ProviderError::new(
+                    ProviderErrorKind::Stream,
+                    format!("the response failed: {}", error.message),
+                )
+                .with_error_type(error.code));
+            }
+            "error" => {
+                let code = event.code.as_ref().and_then(Value::as_str).map(str::to_owned);
+                let message = event.message.unwrap_or_else(|| "unknown error".to_owned());
+                let error =
+                    ProviderError::new(ProviderErrorKind::Stream, format!("the server reported an error: {message}"));
+                return Err(match code {
+                    Some(code) => error.with_error_type(code),
+                    None => error,
+                });
+            }
+            _ => return Ok(Step::Skip),
+        }
+        Ok(Step::Delta(delta))
+    }
+
+    fn complete(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Message;
+
+    #[test]
+    fn reask_turn_becomes_items() {
+        let assistant = Message {
+            tool_calls: vec![ToolCall::function("call_1", "UserDetails", r#"{"name":"Jason"}"#)],
+            ..Message::assistant("")
+        };
+        let request = CompletionRequest::new(
+            "gpt",
+            vec![
+                Message::system("sys"),
+                Message::user("Jason is 20"),
+                assistant,
+                Message::tool_error("call_1", "age: missing"),
+                Message::user("Call again."),
+            ],
+        );
+        assert_eq!(
+            serde_json::to_value(input(&request)).expect("json"),
+            serde_json::json!([
+                {"role": "user", "content": "Jason is 20"},
+                {"type": "function_call", "call_id": "call_1", "name": "UserDetails", "arguments": "{\"name\":\"Jason\"}"},
+                {"type": "function_call_output", "call_id": "call_1", "output": "age: missing"},
+                {"role": "user", "content": "Call again."}
+            ])
+        );
+    }
+
+    #[test]
+    fn format_names_are_cleaned() {
+        assert_eq!(format_name("User Details!"), "User_Details_");
+        assert_eq!(format_name(""), "response");
+    }
+}
