@@ -34,11 +34,12 @@ pub(crate) struct ExtractArgs {
 /// Where requests go and how they are asked: shared by `extract` and `batch`.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
-    /// A known provider: openai, anyscale, together, groq, fireworks, mistral, deepseek,
-    /// openrouter, ollama, vllm, llamacpp, lmstudio.
+    /// A known provider: openai, anthropic, gemini (or google), openai-responses, anyscale,
+    /// together, groq, fireworks, mistral, deepseek, openrouter, ollama, vllm, llamacpp, lmstudio.
     #[arg(long, value_name = "NAME")]
     pub(crate) provider: Option<String>,
-    /// Any OpenAI-compatible endpoint, e.g. http://localhost:8080/v1.
+    /// Any OpenAI-compatible endpoint, e.g. http://localhost:8080/v1; with --provider, the
+    /// provider's API at another host (a proxy or gateway).
     #[arg(long, value_name = "URL")]
     pub(crate) base_url: Option<String>,
     /// The environment variable holding the API key (default: the provider's, e.g. OPENAI_API_KEY).
@@ -230,13 +231,16 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<Connection, Failure> {
             return embedded(args).await;
         }
     }
-    let key_var = args.api_key_env.clone().or_else(|| preset.map(|p| p.api_key_env().to_owned()));
-    let key = key_var.as_deref().and_then(env);
+    let key = match (&args.api_key_env, preset) {
+        (Some(var), _) => env(var),
+        (None, Some(p)) => p.api_key_envs().iter().find_map(|var| env(var)),
+        (None, None) => None,
+    };
     if let (Some(p), None, None) = (preset, &key, &args.base_url) {
         if p.requires_key() {
             return Err(Failure::usage(format!(
                 "{} is not set: export your {} API key, or name another variable with --api-key-env",
-                p.api_key_env(),
+                p.api_key_envs().join(" or "),
                 p.name()
             )));
         }

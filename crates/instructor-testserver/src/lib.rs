@@ -1,4 +1,5 @@
-//! A real HTTP server on loopback that speaks the chat-completions API from a script.
+//! A real HTTP server on loopback that speaks the chat-completions API from a script, and the
+//! Responses, Anthropic and Gemini APIs too (see [`responses`], [`anthropic`], [`gemini`]).
 //!
 //! Tests push the replies they want (a completion, a tool call, an error status, a delay, a
 //! dropped connection) and read back every request the client sent. It runs on its own thread
@@ -11,6 +12,10 @@
 //! assert!(server.url().starts_with("http://127.0.0.1:"));
 //! ```
 
+pub mod anthropic;
+pub mod gemini;
+pub mod responses;
+pub mod sdk;
 pub mod spec;
 
 use std::collections::VecDeque;
@@ -300,9 +305,15 @@ impl TestServer {
         TestServer { addr, state, stop: Some(stop_tx), thread: Some(thread) }
     }
 
-    /// The base URL, ending in `/v1`.
+    /// The base URL, ending in `/v1` (OpenAI-style APIs).
     pub fn url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// The bare origin, `http://127.0.0.1:PORT` (Anthropic's and Gemini's base URLs, to which
+    /// their clients add `/v1/messages` and `/v1beta/models/...`).
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// The socket address.
@@ -413,14 +424,18 @@ async fn handle(
     let body = match &reply.frames {
         Some(frames) => {
             let frames: Vec<Bytes> = frames.iter().cloned().collect();
-            let abort = reply.abort;
-            let end = if abort {
-                Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "scripted abort")))
+            let pieces = futures_util::stream::iter(frames.into_iter().map(|b| Ok(Frame::data(b))));
+            if reply.abort {
+                // Let the pieces reach the client before the connection breaks, so the break is
+                // always mid-stream (not a failure to answer, which a client would retry).
+                let end = futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "scripted abort"))
+                });
+                BodyExt::boxed(StreamBody::new(futures_util::StreamExt::chain(pieces, end)))
             } else {
-                None
-            };
-            let stream = futures_util::stream::iter(frames.into_iter().map(|b| Ok(Frame::data(b))).chain(end));
-            StreamBody::new(stream).boxed()
+                BodyExt::boxed(StreamBody::new(pieces))
+            }
         }
         None => Full::new(reply.body).map_err(|never| match never {}).boxed(),
     };
