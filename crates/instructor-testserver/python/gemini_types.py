@@ -38,7 +38,7 @@ from typing import Any, Dict, List
 
 import pydantic
 
-__all__ = ["validate"]
+__all__ = ["validate", "validate_value"]
 
 # Part members that carry the part's payload; exactly one must be set.
 PART_DATA = ("text", "inlineData", "fileData", "functionCall", "functionResponse",
@@ -115,6 +115,23 @@ class _Check:
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{path}: {msg}")
+
+    def typed(self, value: Any, ann: Any, path: str) -> None:
+        """pydantic's verdict on `value` as an `ann`, then the walk below."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                _adapter(ann).validate_json(json.dumps(value))
+            except pydantic.ValidationError as e:
+                for d in e.errors(include_url=False):
+                    loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in d["loc"])
+                    self.err(f"{path}{loc}", f"{d['msg']} [{d['type']}] (input: {json.dumps(d.get('input'))[:80]})")
+        for w in caught:
+            # CaseInSensitiveEnum warns "X is not a valid Mode" and keeps the unknown value; the
+            # walk reports that more precisely when enums are strict
+            if not self.strict_enums or "is not a valid" not in str(w.message):
+                self.err(path, f"SDK warning: {w.message}")
+        self.walk(value, ann, path)
 
     # -- key spelling, enum spelling, Vertex-only fields ------------------------------------
     def walk(self, value: Any, ann: Any, path: str) -> None:
@@ -250,6 +267,15 @@ class _Check:
                                              "(application/json, or text/x.enum for an enum schema)")
 
 
+def validate_value(value: Any, ann: Any, path: str, allow_snake: bool = False, strict_enums: bool = True) -> List[str]:
+    """The problems with `value` (wire JSON) as a value of the SDK type `ann` (e.g.
+    `types.GenerateContentResponse`): pydantic's (unknown fields, wrong types, bad base64) plus
+    snake_case keys and inexact enum values; no request-level rules."""
+    check = _Check(allow_snake, strict_enums)
+    check.typed(value, ann, path)
+    return check.errors
+
+
 def validate(body: Any, allow_snake: bool = False, strict_enums: bool = True) -> List[str]:
     """The problems the SDK's types find in `body` ([] when valid)."""
     if not isinstance(body, dict):
@@ -266,20 +292,7 @@ def validate(body: Any, allow_snake: bool = False, strict_enums: bool = True) ->
                 hint = f' (the wire name is "{camel}")' if camel in top else ""
                 check.err(key, f"unknown top-level field{hint}; allowed: {sorted(top)}")
                 continue
-        ann = top[wire]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                _adapter(ann).validate_json(json.dumps(value))
-            except pydantic.ValidationError as e:
-                for d in e.errors(include_url=False):
-                    loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in d["loc"])
-                    check.err(f"{key}{loc}", f"{d['msg']} [{d['type']}] (input: {json.dumps(d.get('input'))[:80]})")
-        for w in caught:
-            # CaseInSensitiveEnum warns "X is not a valid Mode" and keeps the unknown value
-            if not strict_enums or "is not a valid" not in str(w.message):
-                check.err(key, f"SDK warning: {w.message}")
-        check.walk(value, ann, key)
+        check.typed(value, top[wire], key)
     check.semantics(body)
     return check.errors
 

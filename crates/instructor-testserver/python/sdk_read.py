@@ -18,9 +18,10 @@ The anthropic and openai clients validate every reply against the SDK's types
 APIResponseValidationError, where by default they would build the object regardless);
 `"strict": false` in a scenario gives the SDK's default, lenient reading. google-genai always
 validates what it keeps, but first drops the fields it does not know (a misspelt field would
-vanish silently), so under strict each Gemini reply as sent is also validated against its
-GenerateContentResponse model, which forbids unknown fields (a ValidationError, with "errors",
-and the summary as "partial"). Unknown enum values only make google-genai warn; warnings (from
+vanish silently), so under strict each Gemini reply as sent is also checked against its
+GenerateContentResponse type as gemini_types.py checks requests: unknown fields, snake_case
+keys (the SDK's model takes them, its converter then drops them), wrong types, inexact enum
+values (error class GeminiReplyRejected, with "errors", and the summary as "partial"). Unknown enum values only make google-genai warn; warnings (from
 any SDK, deprecations left out) are reported in the line's `"warnings"`.
 
 A call that fails before it sends anything (a TypeError for a parameter the SDK does not have)
@@ -85,9 +86,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from typing import Any, Callable, Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gemini_types
 
 TIMEOUT_S = 30.0
 API_KEY = "test-key"
@@ -203,10 +207,13 @@ class Anthropic:
 
 
 # ---------------------------------------------------------------------------- Gemini
-def pydantic_validation_error() -> type:
-    import pydantic
+class GeminiReplyRejected(Exception):
+    """A reply, as sent, is not a GenerateContentResponse of google-genai's types (unknown or
+    snake_case fields, wrong types, inexact enum values): the SDK would misread or drop it."""
 
-    return pydantic.ValidationError
+    def __init__(self, errors: List[str]) -> None:
+        super().__init__("google-genai's GenerateContentResponse does not take the reply as sent: " + "; ".join(errors))
+        self.errors = errors
 
 
 def gemini_parts(response: Any) -> List[Any]:
@@ -287,11 +294,12 @@ class Gemini:
     def check_raw(self, start: int, partial: Dict[str, Any]) -> None:
         if not self.strict:
             return
-        for raw in GEMINI_RAW[start:]:
-            try:
-                self.types.GenerateContentResponse.model_validate(raw)
-            except pydantic_validation_error() as e:
-                raise StreamFailed(e, partial) from e
+        import gemini_types
+
+        errors = [e for i, raw in enumerate(GEMINI_RAW[start:])
+                  for e in gemini_types.validate_value(raw, self.types.GenerateContentResponse, f"reply[{i}]")]
+        if errors:
+            raise StreamFailed(GeminiReplyRejected(errors), partial)
 
     def create(self, scenario: Dict[str, Any]) -> Dict[str, Any]:
         start = len(GEMINI_RAW)
@@ -474,8 +482,8 @@ class Reader:
             if isinstance(e, StreamFailed):
                 partial, e = e.partial, e.cause
             error = client.error(e) or {"class": type(e).__name__, "status": None, "type": None, "message": str(e)}
-            if hasattr(e, "errors") and callable(e.errors) and type(e).__name__ == "ValidationError":
-                error["errors"] = [f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in e.errors(include_url=False)]
+            if isinstance(e, GeminiReplyRejected):
+                error["errors"] = e.errors
             out: Dict[str, Any] = {"ok": False, "error": error}
             if partial is not None:
                 out["partial"] = partial

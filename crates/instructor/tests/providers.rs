@@ -699,7 +699,7 @@ async fn gemini_before_2_5_takes_the_openapi_subset() {
         client.chat().create(ChatRequest::new("gemini-2.0-flash").user("Jason is 20")).await.expect("Jason");
     let config = &server.requests()[0].body["generationConfig"];
     assert!(config.get("responseJsonSchema").is_none());
-    assert_eq!(config["responseSchema"]["properties"]["age"]["type"], "integer");
+    assert_eq!(config["responseSchema"]["properties"]["age"]["type"], "INTEGER");
     assert!(config["responseSchema"].get("additionalProperties").is_none());
     sdk::assert_valid_requests("gemini", &[server.requests()[0].body.clone()]);
 }

@@ -180,8 +180,15 @@ fn translate_format(format: &Value, subset: bool) -> Result<GenerationConfig, St
 }
 
 /// A JSON Schema rewritten into the OpenAPI 3.0 subset Gemini's `responseSchema` takes: local
-/// `$ref`s inlined, `null` alternatives turned into `nullable`, `const` into a one-value `enum`,
-/// and keywords the subset lacks dropped. Recursive schemas cannot be inlined and are refused.
+/// `$ref`s inlined, types in capitals, `null` alternatives turned into `nullable`, `const` into
+/// a one-value `enum`, and keywords and formats the subset lacks dropped. Recursive schemas
+/// cannot be inlined and are refused.
+///
+/// ```
+/// let schema = serde_json::json!({"type": "object", "properties": {"age": {"type": ["integer", "null"]}}});
+/// let subset = instructor::openapi_schema(&schema).unwrap();
+/// assert_eq!(subset["properties"]["age"], serde_json::json!({"type": "INTEGER", "nullable": true}));
+/// ```
 pub fn openapi_schema(schema: &Value) -> Result<Value, String> {
     fn walk(node: &Value, root: &Value, depth: usize) -> Result<Value, String> {
         if depth > 32 {
@@ -206,16 +213,17 @@ pub fn openapi_schema(schema: &Value) -> Result<Value, String> {
                         let named: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
                         nullable |= named.len() < types.len();
                         match named.as_slice() {
-                            [one] => {
-                                out.insert("type".into(), (*one).clone());
+                            [Value::String(one)] => {
+                                out.insert("type".into(), Value::String(one.to_ascii_uppercase()));
                             }
                             _ => return Err(format!("a value of several types {value} has no OpenAPI-subset form")),
                         }
                     }
                     Value::String(t) if t == "null" => nullable = true,
-                    other => {
-                        out.insert("type".into(), other.clone());
+                    Value::String(t) => {
+                        out.insert("type".into(), Value::String(t.to_ascii_uppercase()));
                     }
+                    other => return Err(format!("`type` must be a string, got {other}")),
                 },
                 "anyOf" | "oneOf" => {
                     let branches = value.as_array().ok_or("anyOf is not a list")?;
@@ -259,8 +267,17 @@ pub fn openapi_schema(schema: &Value) -> Result<Value, String> {
                 "items" => {
                     out.insert("items".into(), walk(value, root, depth + 1)?);
                 }
-                "enum" | "required" | "description" | "format" | "nullable" | "minItems" | "maxItems" | "minimum"
-                | "maximum" | "minLength" | "maxLength" | "pattern" | "title" | "minProperties" | "maxProperties"
+                // The subset knows a few formats; others (`uint32`, `email`, ...) are only hints.
+                "format"
+                    if matches!(
+                        value.as_str(),
+                        Some("int32" | "int64" | "float" | "double" | "enum" | "date-time")
+                    ) =>
+                {
+                    out.insert(key.clone(), value.clone());
+                }
+                "enum" | "required" | "description" | "nullable" | "minItems" | "maxItems" | "minimum" | "maximum"
+                | "minLength" | "maxLength" | "pattern" | "title" | "minProperties" | "maxProperties"
                 | "propertyOrdering" | "default" | "example" => {
                     out.insert(key.clone(), value.clone());
                 }
@@ -510,11 +527,11 @@ mod tests {
         assert_eq!(
             openapi_schema(&schema).expect("subset"),
             json!({
-                "type": "object",
+                "type": "OBJECT",
                 "properties": {
-                    "name": {"type": "string"},
-                    "age": {"type": "integer", "nullable": true},
-                    "home": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "nullable": true},
+                    "name": {"type": "STRING"},
+                    "age": {"type": "INTEGER", "nullable": true},
+                    "home": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"], "nullable": true},
                     "kind": {"enum": ["person"]}
                 },
                 "required": ["name"]
