@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections.abc
 import functools
 import os
-import re
 import sys
 import types
 import typing

@@ -13,16 +13,16 @@ is a scenario, run in order, each making ONE call (a batch makes several, below)
 An optional `"params": {...}` is merged into the call's keyword arguments (for `batch`, into the
 one request's `params`; `"custom_id"` sets that request's id, default `req-0`).
 
-The anthropic and openai clients validate every reply against the SDK's types
-(`_strict_response_validation=True`: a wrong type or a missing required field fails with
-APIResponseValidationError, where by default they would build the object regardless);
-`"strict": false` in a scenario gives the SDK's default, lenient reading. google-genai always
-validates what it keeps, but first drops the fields it does not know (a misspelt field would
-vanish silently), so under strict each Gemini reply as sent is also checked against its
-GenerateContentResponse type as gemini_types.py checks requests: unknown fields, snake_case
-keys (the SDK's model takes them, its converter then drops them), wrong types, inexact enum
-values (error class GeminiReplyRejected, with "errors", and the summary as "partial"). Unknown enum values only make google-genai warn; warnings (from
-any SDK, deprecations left out) are reported in the line's `"warnings"`.
+Replies are read strictly by default. The anthropic and openai clients are built with
+`_strict_response_validation=True`, so a reply that is not of the SDK's types (a wrong type, a
+missing required field, an unknown literal) fails with APIResponseValidationError where the
+SDK would by default build the object regardless. google-genai always validates what it keeps,
+but first drops every field it does not know (a misspelt field vanishes silently), so each
+Gemini reply as sent is also checked against its GenerateContentResponse type the way
+gemini_types.py checks requests: unknown fields, snake_case keys (which the SDK's model takes
+and its converter then drops), wrong types, inexact enum values; a failure is error class
+GeminiReplyRejected, with "errors", and what was read as "partial". `"strict": false` in a
+scenario gives the SDKs' own, lenient reading.
 
 A call that fails before it sends anything (a TypeError for a parameter the SDK does not have)
 takes no reply, so the replies of the scenarios after it shift by one.
@@ -53,7 +53,7 @@ The calls:
 Every client: api_key "test-key", no retries, a 30 s timeout.
 
 Each output line is `{"ok": true, "summary": S}` or `{"ok": false, "error": E}` (and, when a
-stream failed part way, `"partial": S` with what was read before). S, the same keys for every SDK:
+stream failed part way or a Gemini reply was rejected, `"partial": S` with what was read). S, the same keys for every SDK:
     text      the reply's text (text blocks / parts / output_text joined)
     calls     [{"id", "name", "arguments"}]: tool_use blocks (arguments = `input`), Gemini
               functionCall parts (`args`; id null when absent), Responses function_call items
@@ -77,7 +77,8 @@ provider's message (else str(exception))}, plus "request_id" / "code" / "details
 where the SDK has them. An error event inside a 200 stream has status 200 (Anthropic) or the
 embedded code (Gemini).
 
-A line also has `"warnings": [...]` when the SDK warned during the call.
+A line also has `"warnings": [...]` when an SDK warned during the call (deprecations left out;
+google-genai warns, for one, about an enum value it does not know).
 
 Exit status 0, whatever the calls did; 2 when an input line is not a scenario (after answering
 the lines before it). Anything the SDKs print goes to stderr.
@@ -103,8 +104,8 @@ OPS = {
 }
 
 
-class StreamFailed(Exception):
-    """An exception raised part way through a stream, with what was read before it."""
+class ReadFailed(Exception):
+    """An exception raised part way through a read, with what was read before it."""
 
     def __init__(self, cause: BaseException, partial: Dict[str, Any]) -> None:
         super().__init__(str(cause))
@@ -177,7 +178,7 @@ class Anthropic:
                         events.append(event.type)
                 final = s.get_final_message()
         except Exception as e:
-            raise StreamFailed(e, {"events": events, "helper_events": helper}) from e
+            raise ReadFailed(e, {"events": events, "helper_events": helper}) from e
         return {"events": events, "helper_events": helper, **anthropic_message(final)}
 
     def batch(self, scenario: Dict[str, Any]) -> Dict[str, Any]:
@@ -299,7 +300,7 @@ class Gemini:
         errors = [e for i, raw in enumerate(GEMINI_RAW[start:])
                   for e in gemini_types.validate_value(raw, self.types.GenerateContentResponse, f"reply[{i}]")]
         if errors:
-            raise StreamFailed(GeminiReplyRejected(errors), partial)
+            raise ReadFailed(GeminiReplyRejected(errors), partial)
 
     def create(self, scenario: Dict[str, Any]) -> Dict[str, Any]:
         start = len(GEMINI_RAW)
@@ -318,7 +319,7 @@ class Gemini:
                 del summary["message"]
                 chunks.append({"kind": gemini_kind(response), **summary})
         except Exception as e:
-            raise StreamFailed(e, {"events": [c["kind"] for c in chunks], "chunks": chunks}) from e
+            raise ReadFailed(e, {"events": [c["kind"] for c in chunks], "chunks": chunks}) from e
         self.check_raw(start, {"events": [c["kind"] for c in chunks], "chunks": chunks})
         usage = next((c["usage"] for c in reversed(chunks) if c["usage"]), None)
         return {
@@ -404,7 +405,7 @@ class OpenAI:
             partial: Dict[str, Any] = {"events": events}
             if terminal is not None:
                 partial.update(responses_response(terminal))
-            raise StreamFailed(e, partial) from e
+            raise ReadFailed(e, partial) from e
         return {"events": events, **responses_response(final)}
 
     def chat_create(self, scenario: Dict[str, Any]) -> Dict[str, Any]:
@@ -418,7 +419,7 @@ class OpenAI:
                     events.append(event.type)
                 final = s.get_final_completion()
         except Exception as e:
-            raise StreamFailed(e, {"events": events}) from e
+            raise ReadFailed(e, {"events": events}) from e
         return {"events": events, **chat_completion(final)}
 
     @staticmethod
@@ -479,7 +480,7 @@ class Reader:
             return {"ok": True, "summary": call(scenario)}
         except Exception as e:  # every failure is a result to report, not a crash
             partial = None
-            if isinstance(e, StreamFailed):
+            if isinstance(e, ReadFailed):
                 partial, e = e.partial, e.cause
             error = client.error(e) or {"class": type(e).__name__, "status": None, "type": None, "message": str(e)}
             if isinstance(e, GeminiReplyRejected):

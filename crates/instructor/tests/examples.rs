@@ -48,3 +48,47 @@ fn anyscale_story() {
     assert!(body["messages"][0]["content"].as_str().unwrap_or("").starts_with("You are a world class extractor"));
     assert_eq!(body["messages"][1]["content"], r#"Extract the following entities: "Jason is 20""#);
 }
+
+#[test]
+fn anthropic_story() {
+    let server = TestServer::start();
+    // A forced tool call, then the list streamed: in Tools mode one call holding `{"value": [...]}`.
+    server.push(Reply::anthropic_tool_use("UserDetails", JASON));
+    let list = r#"{"value":[{"name":"Ann","age":31},{"name":"Bo","age":42}]}"#;
+    server.push(Reply::anthropic_stream_tool_uses(&[("Vec_of_UserDetails", list)], 4));
+    let out = example("anthropic")
+        .env("ANTHROPIC_BASE_URL", server.origin())
+        .env("ANTHROPIC_API_KEY", "sk-ant-loopback")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "UserDetails { name: \"Jason\", age: 20 }\nUserDetails { name: \"Ann\", age: 31 }\nUserDetails { name: \"Bo\", age: 42 }\n"
+    );
+    let requests = server.requests();
+    assert_eq!(requests[0].path, "/v1/messages");
+    assert_eq!(requests[0].header("x-api-key"), Some("sk-ant-loopback"));
+    assert_eq!(requests[0].body["tool_choice"], serde_json::json!({"type": "tool", "name": "UserDetails"}));
+    assert_eq!(requests[1].body["stream"], true);
+}
+
+#[test]
+fn gemini_story() {
+    let server = TestServer::start();
+    server.push(Reply::gemini_text(JASON));
+    let out = example("gemini")
+        .env("GOOGLE_GEMINI_BASE_URL", server.origin())
+        .env("GEMINI_API_KEY", "g-loopback")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "UserDetails { name: \"Jason\", age: 20 }\ntokens: 10 in, 5 out\n"
+    );
+    let request = &server.requests()[0];
+    assert_eq!(request.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(request.header("x-goog-api-key"), Some("g-loopback"));
+    assert_eq!(request.body["generationConfig"]["responseJsonSchema"]["properties"]["age"]["type"], "integer");
+}
