@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use instructor::{
     AssistantMessage, BoxFuture, ChatCompletion, Choice, CompletionDelta, CompletionRequest, DeltaStream, FinishReason,
-    Message, Provider, ProviderError, ProviderErrorKind, Role, ToolCall, ToolCallDelta, Usage,
+    MediaKind, Message, Provider, ProviderError, ProviderErrorKind, Role, ToolCall, ToolCallDelta, Usage,
 };
 use serde_json::{Value, json};
 
@@ -358,7 +358,28 @@ impl Engine {
     }
 }
 
+/// The kinds of media the loaded model reads: none, since the engine runs text-only GGUF
+/// models. A vision model (a GGUF with its multimodal projector, through llama.cpp's `mtmd`)
+/// would add images here, and its prompt would carry the image embeddings where the
+/// chat-completions request has its `image_url` parts.
+const MEDIA_READ: &[MediaKind] = &[];
+
 impl Provider for Engine {
+    /// Media the loaded model cannot read is refused, never dropped silently.
+    fn check_request(&self, _mode: instructor::Mode, request: &CompletionRequest) -> Result<(), instructor::Error> {
+        let unread = request.messages.iter().flat_map(|m| m.media.iter()).find(|m| !MEDIA_READ.contains(&m.kind()));
+        match unread {
+            Some(media) => Err(instructor::Error::Media(format!(
+                "the embedded model ({}) reads text only: it cannot read {} input ({}); use a provider whose \
+                 model reads it",
+                self.name(),
+                media.kind(),
+                media.media_type()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Token by token: generation runs on a blocking thread and its pieces come through a
     /// channel; dropping the stream cancels the generation.
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {

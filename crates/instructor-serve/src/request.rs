@@ -316,6 +316,24 @@ fn message(i: usize, m: WireMessage) -> Result<Message, ApiError> {
                     ("text", Some(text), _) => texts.push(text),
                     ("text", None, _) => return Err(missing(&at(&format!("content[{j}].text")))),
                     ("refusal", _, Some(text)) => texts.push(text),
+                    (kind @ ("image_url" | "input_image" | "image"), _, _) => {
+                        return Err(ApiError::invalid(
+                            at(&format!("content[{j}]")),
+                            format!("the loaded model reads text only: it cannot read images (content part '{kind}')"),
+                        ));
+                    }
+                    (kind @ ("input_audio" | "audio"), _, _) => {
+                        return Err(ApiError::invalid(
+                            at(&format!("content[{j}]")),
+                            format!("the loaded model reads text only: it cannot read audio (content part '{kind}')"),
+                        ));
+                    }
+                    (kind @ ("file" | "input_file" | "document"), _, _) => {
+                        return Err(ApiError::invalid(
+                            at(&format!("content[{j}]")),
+                            format!("the loaded model reads text only: it cannot read files (content part '{kind}')"),
+                        ));
+                    }
                     (kind, _, _) => {
                         return Err(ApiError::invalid(
                             at(&format!("content[{j}].type")),

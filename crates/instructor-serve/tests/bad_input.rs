@@ -86,10 +86,24 @@ fn corpus(m: &str) -> Vec<Case> {
         ),
         case("user without content", message(m, json!({"role": "user"})), 400, Some("messages[0].content"), None),
         case(
-            "image part",
+            "image part (the model reads text only)",
             message(m, json!({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]})),
             400,
-            Some("messages[0].content[0].type"),
+            Some("messages[0].content[0]"),
+            None,
+        ),
+        case(
+            "audio part",
+            message(m, json!({"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]})),
+            400,
+            Some("messages[0].content[1]"),
+            None,
+        ),
+        case(
+            "file part",
+            message(m, json!({"role": "user", "content": [{"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}]})),
+            400,
+            Some("messages[0].content[0]"),
             None,
         ),
         case(

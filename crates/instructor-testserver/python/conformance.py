@@ -22,6 +22,7 @@ import os
 import sys
 from typing import Any, Callable, Dict, List
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts, in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import anthropic_types  # noqa: E402
@@ -37,7 +38,10 @@ CHECKS: Dict[str, Callable[[Any], List[str]]] = {
 
 
 def main() -> int:
-    for n, line in enumerate(sys.stdin, 1):
+    # All input first: the caller writes every line before it reads any answer, so answering
+    # while it still writes could fill both pipes and hang.
+    lines = sys.stdin.read().splitlines()
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:

@@ -92,6 +92,7 @@ import sys
 import warnings
 from typing import Any, Callable, Dict, List, Optional
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts, in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gemini_types
 
 TIMEOUT_S = 30.0
@@ -447,7 +448,7 @@ class Reader:
         if origin.endswith("/v1"):
             origin = origin[: -len("/v1")]
         self.origin = origin
-        self._clients: Dict[str, Any] = {}
+        self._clients: Dict[Any, Any] = {}
 
     def client(self, sdk: str, strict: bool) -> Any:
         kind = {"anthropic": Anthropic, "gemini": Gemini, "openai-responses": OpenAI, "openai-chat": OpenAI}[sdk]
@@ -468,21 +469,23 @@ class Reader:
 
     def _run(self, scenario: Dict[str, Any]) -> Dict[str, Any]:
         sdk, op = scenario["sdk"], scenario["op"]
-        client = self.client(sdk, scenario.get("strict", True) is not False)
-        call: Callable[[Dict[str, Any]], Dict[str, Any]]
-        if sdk == "openai-responses":
-            call = client.responses_create if op == "create" else client.responses_stream
-        elif sdk == "openai-chat":
-            call = client.chat_create if op == "create" else client.chat_stream
-        else:
-            call = getattr(client, op)
+        client = None
         try:
+            client = self.client(sdk, scenario.get("strict", True) is not False)
+            call: Callable[[Dict[str, Any]], Dict[str, Any]]
+            if sdk == "openai-responses":
+                call = client.responses_create if op == "create" else client.responses_stream
+            elif sdk == "openai-chat":
+                call = client.chat_create if op == "create" else client.chat_stream
+            else:
+                call = getattr(client, op)
             return {"ok": True, "summary": call(scenario)}
         except Exception as e:  # every failure is a result to report, not a crash
             partial = None
             if isinstance(e, ReadFailed):
                 partial, e = e.partial, e.cause
-            error = client.error(e) or {"class": type(e).__name__, "status": None, "type": None, "message": str(e)}
+            error = (client.error(e) if client is not None else None) or {
+                "class": type(e).__name__, "status": None, "type": None, "message": str(e)}
             if isinstance(e, GeminiReplyRejected):
                 error["errors"] = e.errors
             out: Dict[str, Any] = {"ok": False, "error": error}
@@ -498,7 +501,10 @@ def main() -> int:
     out = sys.stdout
     sys.stdout = sys.stderr  # whatever the SDKs print stays out of the results
     reader = Reader(args.base)
-    for n, line in enumerate(sys.stdin, 1):
+    # All input first: the caller writes every line before it reads any answer, so answering
+    # while it still writes could fill both pipes and hang.
+    lines = sys.stdin.read().splitlines()
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:

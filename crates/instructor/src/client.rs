@@ -14,6 +14,7 @@ use crate::error::{Error, Exhausted, FailedAttempt, ReplyError, ReplyErrorKind};
 use crate::hooks::Hook;
 use crate::http::{HttpTransport, openai_error, secret_header};
 use crate::json::{Repair, RepairKind};
+use crate::media::{Fetcher, MediaPolicy};
 use crate::modes::Mode;
 use crate::presets::Preset;
 use crate::provider::{ApiKey, DEFAULT_MAX_BODY, Provider};
@@ -167,6 +168,7 @@ pub struct ClientBuilder {
     preset: Option<Preset>,
     api: Option<Api>,
     anthropic_version: Option<String>,
+    max_media_bytes: Option<usize>,
     retry: RetryPolicy,
     headers: Vec<(String, String)>,
     max_body: Option<usize>,
@@ -260,6 +262,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest image, PDF or audio item sent where the API documents no limit, and fetched
+    /// when a media URL must be inlined (default [`DEFAULT_MAX_MEDIA_BYTES`](crate::DEFAULT_MAX_MEDIA_BYTES), 20 MiB).
+    pub fn max_media_bytes(mut self, n: usize) -> Self {
+        self.max_media_bytes = Some(n);
+        self
+    }
+
     /// Adds a hook.
     pub fn hook(mut self, hook: impl Hook + 'static) -> Self {
         self.hooks.push(Arc::new(hook));
@@ -289,6 +298,8 @@ impl ClientBuilder {
         HttpTransport::extra_headers(&mut headers, &self.headers)?;
         let key = api_key.as_ref().map(ApiKey::expose).filter(|k| !k.is_empty());
         let max_body = self.max_body.unwrap_or(DEFAULT_MAX_BODY);
+        let media_cap = self.max_media_bytes.unwrap_or(crate::media::DEFAULT_MAX_MEDIA_BYTES);
+        let media = MediaPolicy { fetcher: Fetcher::new(self.retry.timeout, media_cap), cap: media_cap };
         let (provider, batches): (Arc<dyn Provider>, Option<BatchApi>) = match api {
             Api::ChatCompletions | Api::Responses => {
                 if let Some(key) = key {
@@ -296,9 +307,9 @@ impl ClientBuilder {
                 }
                 let transport = HttpTransport::new(&base_url, headers, self.retry, max_body, openai_error)?;
                 if api == Api::Responses {
-                    (Arc::new(OpenAiResponses::new(transport)), None)
+                    (Arc::new(OpenAiResponses::new(transport, media)), None)
                 } else {
-                    let chat = Arc::new(OpenAiCompatible::new(transport));
+                    let chat = Arc::new(OpenAiCompatible::new(transport, media));
                     (chat.clone(), Some(BatchApi::OpenAi(chat)))
                 }
             }
@@ -333,7 +344,7 @@ impl ClientBuilder {
                     max_body,
                     crate::providers::anthropic::error_body,
                 )?;
-                let anthropic = Arc::new(Anthropic::new(transport, version));
+                let anthropic = Arc::new(Anthropic::new(transport, version, media));
                 (anthropic.clone(), Some(BatchApi::Anthropic(anthropic)))
             }
             Api::Gemini => {
@@ -342,7 +353,7 @@ impl ClientBuilder {
                 }
                 let transport =
                     HttpTransport::new(&base_url, headers, self.retry, max_body, crate::providers::gemini::error_body)?;
-                (Arc::new(Gemini::new(transport)), None)
+                (Arc::new(Gemini::new(transport, media)), None)
             }
         };
         Ok(Client { inner: Arc::new(Inner { provider, batches, mode, hooks: self.hooks }) })

@@ -30,6 +30,10 @@ pub enum Error {
     /// The response schema is not a usable JSON Schema.
     #[error("invalid schema: {0}")]
     Schema(String),
+    /// An image, PDF or audio input cannot be used: unreadable, of an unknown type, too large,
+    /// or of a kind the provider does not read. Nothing was sent.
+    #[error("media: {0}")]
+    Media(String),
     /// The provider could not be reached or answered with an error.
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -66,6 +70,11 @@ impl Error {
     /// The response schema was not usable.
     pub fn is_schema(&self) -> bool {
         matches!(self, Error::Schema(_))
+    }
+
+    /// An image, PDF or audio input could not be used (or fetched).
+    pub fn is_media(&self) -> bool {
+        matches!(self, Error::Media(_)) || self.provider().is_some_and(|p| p.kind() == ProviderErrorKind::Media)
     }
 
     /// The provider failed (HTTP status, connection, timeout, unreadable body).
@@ -151,6 +160,9 @@ pub enum ProviderErrorKind {
     Engine,
     /// A streamed reply broke off, ended early, or carried an error event.
     Stream,
+    /// A media URL could not be fetched for inlining (unreachable, an error status, too large,
+    /// not the kind it was given as).
+    Media,
 }
 
 /// The provider could not be reached or answered with an error. Never holds the API key.
@@ -251,6 +263,7 @@ impl fmt::Display for ProviderError {
             (ProviderErrorKind::Budget, _) => write!(f, "retry budget exhausted: {}", self.message),
             (ProviderErrorKind::BodyTooLarge, _) => write!(f, "provider reply too large: {}", self.message),
             (ProviderErrorKind::Decode, _) => write!(f, "provider reply could not be read: {}", self.message),
+            (ProviderErrorKind::Media, _) => write!(f, "media: {}", self.message),
             _ => write!(f, "provider error: {}", self.message),
         }
     }

@@ -55,9 +55,16 @@ impl ChatRequest {
         self.message(Message::system(text))
     }
 
-    /// Appends a user message.
-    pub fn user(self, text: impl Into<String>) -> Self {
-        self.message(Message::user(text))
+    /// Appends a user message: text, or text and media mixed with [`parts!`](crate::parts).
+    ///
+    /// ```
+    /// # fn run(receipt: instructor::Image) {
+    /// use instructor::{ChatRequest, parts};
+    /// let request = ChatRequest::new("gpt-4o-mini").user(parts!["Extract the receipt's total", receipt]);
+    /// # let _ = request; }
+    /// ```
+    pub fn user(self, content: impl Into<crate::Content>) -> Self {
+        self.message(Message::user_parts(content))
     }
 
     /// Appends an assistant message (for few-shot examples).

@@ -14,13 +14,14 @@ use super::{
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
+use crate::media::{self, Media, MediaKind, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::providers::chat::encode;
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::anthropic::{
     self as wire, BatchCreate, BatchRequest, Content, ContentBlock, MessageParam, MessagesRequest, MessagesResponse,
-    OutputConfig, OutputFormat, StreamEvent, System, Tool, ToolChoice,
+    OutputConfig, OutputFormat, Source, StreamEvent, System, Tool, ToolChoice,
 };
 use crate::wire::{
     AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, Message, RawJson, Role, ToolCall, Usage,
@@ -43,6 +44,7 @@ pub struct Anthropic {
     /// An API version before 2026-10-21: sampling parameters, and `output_format` with the beta
     /// header instead of `output_config.format`.
     legacy: bool,
+    media: MediaPolicy,
     tools: FragmentCache<Vec<Tool>>,
     choices: FragmentCache<ToolChoice>,
     formats: FragmentCache<Option<OutputFormat>>,
@@ -64,12 +66,13 @@ pub(crate) fn uses_beta_structured_outputs(version: &str) -> bool {
 }
 
 impl Anthropic {
-    pub(crate) fn new(transport: HttpTransport, version: &str) -> Self {
+    pub(crate) fn new(transport: HttpTransport, version: &str, media: MediaPolicy) -> Self {
         let endpoint = transport.url("/v1/messages");
         Anthropic {
             transport,
             endpoint,
             legacy: uses_beta_structured_outputs(version),
+            media,
             tools: FragmentCache::default(),
             choices: FragmentCache::default(),
             formats: FragmentCache::default(),
@@ -177,7 +180,13 @@ fn messages(messages: &[Message]) -> Vec<MessageParam> {
     for message in messages {
         let (role, blocks) = match message.role {
             Role::System => continue,
-            Role::User => (wire::Role::User, vec![ContentBlock::text(text_of(message))]),
+            Role::User => {
+                let mut blocks: Vec<ContentBlock> = message.media.iter().filter_map(media_block).collect();
+                if !text_of(message).is_empty() || blocks.is_empty() {
+                    blocks.push(ContentBlock::text(text_of(message)));
+                }
+                (wire::Role::User, blocks)
+            }
             Role::Tool => (
                 wire::Role::User,
                 vec![ContentBlock::ToolResult {
@@ -218,6 +227,20 @@ fn messages(messages: &[Message]) -> Vec<MessageParam> {
         }
     }
     out
+}
+
+/// An image or document block; the media rules refuse audio before this is reached.
+fn media_block(media: &Media) -> Option<ContentBlock> {
+    let source = match (media.base64(), media.url()) {
+        (Some(data), _) => Source::Base64 { media_type: media.media_type().to_owned(), data },
+        (None, Some(url)) => Source::Url { url: url.to_owned() },
+        (None, None) => return None,
+    };
+    match media.kind() {
+        MediaKind::Image => Some(ContentBlock::Image { source, cache_control: None }),
+        MediaKind::Pdf => Some(ContentBlock::Document { source, title: None, cache_control: None }),
+        _ => None,
+    }
 }
 
 fn finish_reason(stop_reason: &str) -> FinishReason {
@@ -277,6 +300,7 @@ impl Provider for Anthropic {
 
     fn check_request(&self, mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
         unsupported_mode(Api::Anthropic, mode)?;
+        media::ANTHROPIC.check(&request.messages, self.media.cap)?;
         let sampling = [("temperature", request.temperature.is_some()), ("top_p", request.top_p.is_some())]
             .into_iter()
             .chain([("top_k", request.extra.contains_key("top_k"))]);

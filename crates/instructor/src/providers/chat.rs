@@ -6,8 +6,10 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::error::{ProviderError, ProviderErrorKind};
+use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{HttpTransport, decode_error};
+use crate::media::{self, MediaPolicy};
+use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::stream::{ChatChunks, DeltaStream, sse_stream};
 use crate::wire::{ChatCompletion, CompletionRequest};
@@ -17,6 +19,7 @@ use crate::wire::{ChatCompletion, CompletionRequest};
 pub struct OpenAiCompatible {
     transport: HttpTransport,
     endpoint: String,
+    media: MediaPolicy,
 }
 
 impl fmt::Debug for OpenAiCompatible {
@@ -26,9 +29,9 @@ impl fmt::Debug for OpenAiCompatible {
 }
 
 impl OpenAiCompatible {
-    pub(crate) fn new(transport: HttpTransport) -> Self {
+    pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Self {
         let endpoint = transport.url("/chat/completions");
-        OpenAiCompatible { transport, endpoint }
+        OpenAiCompatible { transport, endpoint, media }
     }
 
     /// The URL requests go to.
@@ -50,9 +53,14 @@ pub(crate) fn encode<T: serde::Serialize>(request: &T) -> Result<Bytes, Provider
 }
 
 impl Provider for OpenAiCompatible {
+    fn check_request(&self, _mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
+        media::CHAT.check(&request.messages, self.media.cap)
+    }
+
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let body = self.transport.post(&self.endpoint, encode(request)?).await?;
+            let request = media::CHAT.inline_urls(request, &self.media.fetcher).await?;
+            let body = self.transport.post(&self.endpoint, encode(&*request)?).await?;
             serde_json::from_slice::<ChatCompletion>(&body)
                 .map_err(|e| decode_error("the reply is not a chat completion", e, &body))
         })
@@ -60,7 +68,7 @@ impl Provider for OpenAiCompatible {
 
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
         Box::pin(async move {
-            let mut request = request.clone();
+            let mut request = media::CHAT.inline_urls(request, &self.media.fetcher).await?.into_owned();
             request.stream = true;
             request.extra.insert("stream_options".to_owned(), serde_json::json!({ "include_usage": true }));
             let response = self.transport.open_stream(&self.endpoint, encode(&request)?).await?;

@@ -15,12 +15,13 @@ use super::{
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
+use crate::media::{self, Media, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::providers::chat::encode;
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::gemini::{
-    self as wire, Content, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse,
+    self as wire, Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse,
     GenerateContentRequest, GenerateContentResponse, GenerationConfig, Part, Tool, ToolConfig,
 };
 use crate::wire::{
@@ -36,6 +37,7 @@ use crate::wire::{
 /// `parameters`), they are rewritten into it (`$ref`s inlined, `null` alternatives as `nullable`).
 pub struct Gemini {
     transport: HttpTransport,
+    media: MediaPolicy,
     tools: FragmentCache<Vec<Tool>>,
     subset_tools: FragmentCache<Vec<Tool>>,
     choices: FragmentCache<ToolConfig>,
@@ -60,9 +62,10 @@ fn needs_openapi_subset(model: &str) -> bool {
 }
 
 impl Gemini {
-    pub(crate) fn new(transport: HttpTransport) -> Self {
+    pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Self {
         Gemini {
             transport,
+            media,
             tools: FragmentCache::default(),
             subset_tools: FragmentCache::default(),
             choices: FragmentCache::default(),
@@ -309,7 +312,13 @@ fn contents(messages: &[Message]) -> Vec<Content> {
     for (i, message) in messages.iter().enumerate() {
         let (role, parts) = match message.role {
             Role::System => continue,
-            Role::User => ("user", vec![Part::text(text_of(message))]),
+            Role::User => {
+                let mut parts: Vec<Part> = message.media.iter().map(media_part).collect();
+                if !text_of(message).is_empty() || parts.is_empty() {
+                    parts.push(Part::text(text_of(message)));
+                }
+                ("user", parts)
+            }
             Role::Tool => {
                 let id = message.tool_call_id.as_deref().unwrap_or_default();
                 let name = called_function(messages, i, id).unwrap_or_default().to_owned();
@@ -344,6 +353,22 @@ fn contents(messages: &[Message]) -> Vec<Content> {
         }
     }
     out
+}
+
+/// Inline bytes, or a file Gemini fetches by URI.
+fn media_part(media: &Media) -> Part {
+    match (media.base64(), media.url()) {
+        (Some(data), _) => {
+            Part { inline_data: Some(Blob { mime_type: media.media_type().to_owned(), data }), ..Part::default() }
+        }
+        (None, url) => Part {
+            file_data: Some(FileData {
+                mime_type: Some(media.media_type().to_owned()),
+                file_uri: url.unwrap_or_default().to_owned(),
+            }),
+            ..Part::default()
+        },
+    }
 }
 
 fn sent_id(id: &str) -> Option<String> {
@@ -435,8 +460,9 @@ impl Provider for Gemini {
         })
     }
 
-    fn check_request(&self, mode: Mode, _request: &CompletionRequest) -> Result<(), Error> {
-        unsupported_mode(Api::Gemini, mode)
+    fn check_request(&self, mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
+        unsupported_mode(Api::Gemini, mode)?;
+        media::GEMINI.check(&request.messages, self.media.cap)
     }
 
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {

@@ -10,13 +10,16 @@ use super::{
     FragmentCache, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format, chat_tool_choice, chat_tools,
     system_text, text_of,
 };
-use crate::error::{ProviderError, ProviderErrorKind};
+use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{HttpTransport, decode_error};
+use crate::media::{self, Media, MediaKind, MediaPolicy};
+use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::providers::chat::encode;
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::responses::{
-    CreateResponse, Input, InputItem, Response, StreamEvent, TextConfig, TextFormat, Tool, ToolChoice,
+    ContentPart, CreateResponse, Input, InputItem, MessageContent, Response, StreamEvent, TextConfig, TextFormat, Tool,
+    ToolChoice,
 };
 use crate::wire::{
     AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, RawJson, Role, ToolCall, Usage,
@@ -29,6 +32,7 @@ use crate::wire::{
 pub struct OpenAiResponses {
     transport: HttpTransport,
     endpoint: String,
+    media: MediaPolicy,
     tools: FragmentCache<Vec<Tool>>,
     choices: FragmentCache<ToolChoice>,
     formats: FragmentCache<TextFormat>,
@@ -41,11 +45,12 @@ impl fmt::Debug for OpenAiResponses {
 }
 
 impl OpenAiResponses {
-    pub(crate) fn new(transport: HttpTransport) -> Self {
+    pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Self {
         let endpoint = transport.url("/responses");
         OpenAiResponses {
             transport,
             endpoint,
+            media,
             tools: FragmentCache::default(),
             choices: FragmentCache::default(),
             formats: FragmentCache::default(),
@@ -144,7 +149,22 @@ fn input(request: &CompletionRequest) -> Vec<InputItem> {
     for message in &request.messages {
         match message.role {
             Role::System => {}
-            Role::User => items.push(InputItem::message("user", text_of(message))),
+            Role::User if message.media.is_empty() => items.push(InputItem::message("user", text_of(message))),
+            Role::User => {
+                let mut parts: Vec<ContentPart> = message.media.iter().map(media_part).collect();
+                if !text_of(message).is_empty() {
+                    parts.push(ContentPart {
+                        kind: "input_text".to_owned(),
+                        text: Some(text_of(message).to_owned()),
+                        ..ContentPart::default()
+                    });
+                }
+                items.push(InputItem {
+                    role: Some("user".to_owned()),
+                    content: Some(MessageContent::Parts(parts)),
+                    ..InputItem::default()
+                });
+            }
             Role::Assistant => {
                 let text = text_of(message);
                 if !text.is_empty() || message.tool_calls.is_empty() {
@@ -167,6 +187,30 @@ fn input(request: &CompletionRequest) -> Vec<InputItem> {
         }
     }
     items
+}
+
+/// `input_image` (a URL or a `data:` URL, with its detail) or `input_file` (a `data:` URL with
+/// its name, or a URL).
+fn media_part(media: &Media) -> ContentPart {
+    match media.kind() {
+        MediaKind::Image => ContentPart {
+            kind: "input_image".to_owned(),
+            image_url: Some(media.shared_url()),
+            detail: Some(media.image_detail().unwrap_or("auto").to_owned()),
+            ..ContentPart::default()
+        },
+        _ => match media.url() {
+            Some(url) => {
+                ContentPart { kind: "input_file".to_owned(), file_url: Some(url.to_owned()), ..ContentPart::default() }
+            }
+            None => ContentPart {
+                kind: "input_file".to_owned(),
+                filename: Some(media.file_name().to_owned()),
+                file_data: Some(media.shared_url()),
+                ..ContentPart::default()
+            },
+        },
+    }
 }
 
 /// A response as a completion: `output_text` parts joined, refusals kept, function calls with
@@ -231,6 +275,10 @@ fn finish_reason(status: Option<&str>, incomplete: Option<&str>, called: bool) -
 }
 
 impl Provider for OpenAiResponses {
+    fn check_request(&self, _mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
+        media::RESPONSES.check(&request.messages, self.media.cap)
+    }
+
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
             let body = encode(&self.translate(request)?)?;

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::RawJson;
 use super::cow::opt_cow;
+use crate::media::SharedStr;
 
 /// The `anthropic-version` the client sends unless told otherwise (the official SDK's).
 pub const DEFAULT_VERSION: &str = "2026-10-21";
@@ -207,8 +208,8 @@ pub enum Source {
     Base64 {
         /// `image/png`, `application/pdf`, ...
         media_type: String,
-        /// The bytes, base64.
-        data: String,
+        /// The bytes, base64 (shared with the media it came from).
+        data: SharedStr,
     },
     /// A URL Anthropic fetches.
     Url {

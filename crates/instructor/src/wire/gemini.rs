@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::RawJson;
+use crate::media::SharedStr;
 
 /// A `generateContent` body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -85,8 +86,8 @@ impl Part {
 pub struct Blob {
     /// `image/png`, `application/pdf`, `audio/wav`, ...
     pub mime_type: String,
-    /// The bytes, base64.
-    pub data: String,
+    /// The bytes, base64 (shared with the media it came from).
+    pub data: SharedStr,
 }
 
 /// A file by URI.

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::media::{Content, Media, MediaKind};
+
 pub mod anthropic;
 pub(crate) mod cow;
 pub mod gemini;
@@ -38,26 +40,33 @@ pub enum Role {
 
 /// One chat message, as sent to the model.
 ///
+/// A user message may carry [`Media`] (images, PDFs, audio) beside its text; in the
+/// chat-completions format its content is then a list of parts, the media first and the text
+/// last (the order Anthropic and Google recommend, used for every provider).
+///
 /// ```
 /// use instructor::Message;
 /// let m = Message::user("Extract the following entities: \"Jason is 20\"");
 /// assert_eq!(m.content.as_deref(), Some("Extract the following entities: \"Jason is 20\""));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
     /// Its text. Absent on an assistant turn that only calls tools.
     #[serde(default, deserialize_with = "content_text")]
     pub content: Option<String>,
+    /// Images, PDFs and audio (user messages).
+    #[serde(skip)]
+    pub media: Vec<Media>,
     /// The tools an assistant turn called.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub tool_calls: Vec<ToolCall>,
     /// On a `tool` message: the id of the call it answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub tool_call_id: Option<String>,
     /// An optional author name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub name: Option<String>,
     /// On a `tool` message: the call failed and `content` says why. Chat completions have no
     /// such flag (the text says it); Anthropic's `tool_result` carries it as `is_error`.
@@ -65,11 +74,137 @@ pub struct Message {
     pub is_error: bool,
 }
 
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("role", &self.role)?;
+        if self.media.is_empty() {
+            map.serialize_entry("content", &self.content)?;
+        } else {
+            map.serialize_entry("content", &ChatParts(self))?;
+        }
+        if !self.tool_calls.is_empty() {
+            map.serialize_entry("tool_calls", &self.tool_calls)?;
+        }
+        if let Some(id) = &self.tool_call_id {
+            map.serialize_entry("tool_call_id", id)?;
+        }
+        if let Some(name) = &self.name {
+            map.serialize_entry("name", name)?;
+        }
+        map.end()
+    }
+}
+
+/// A message's media and text as chat-completions content parts: `image_url` (a URL or a
+/// `data:` URL, with `detail`), `file` (`file_data`, a PDF as a `data:` URL, with its name),
+/// `input_audio` (base64 and format), then `text`. URLs of PDFs and audio, which the API does
+/// not fetch, are inlined by the provider before it sends the request.
+struct ChatParts<'a>(&'a Message);
+
+impl Serialize for ChatParts<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let message = self.0;
+        let mut seq = serializer.serialize_seq(None)?;
+        for media in &message.media {
+            let url = media.url().or(media.data_url()).unwrap_or_default();
+            match media.kind() {
+                MediaKind::Image => {
+                    seq.serialize_element(&ImagePart { url, detail: media.image_detail() })?;
+                }
+                MediaKind::Pdf => {
+                    let data = media.data_url().ok_or_else(|| S::Error::custom("a PDF URL must be fetched first"))?;
+                    seq.serialize_element(&FilePart { filename: media.file_name(), file_data: data })?;
+                }
+                MediaKind::Audio => {
+                    let data = media.base64().ok_or_else(|| S::Error::custom("an audio URL must be fetched first"))?;
+                    seq.serialize_element(&AudioPart { data: data.as_str(), format: media.audio_format() })?;
+                }
+            }
+        }
+        if let Some(text) = message.content.as_deref().filter(|t| !t.is_empty()) {
+            seq.serialize_element(&TextPart { text })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "text")]
+struct TextPart<'a> {
+    text: &'a str,
+}
+
+struct ImagePart<'a> {
+    url: &'a str,
+    detail: Option<&'a str>,
+}
+
+impl Serialize for ImagePart<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            url: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            detail: Option<&'a str>,
+        }
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", "image_url")?;
+        map.serialize_entry("image_url", &Inner { url: self.url, detail: self.detail })?;
+        map.end()
+    }
+}
+
+struct FilePart<'a> {
+    filename: &'a str,
+    file_data: &'a str,
+}
+
+impl Serialize for FilePart<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", "file")?;
+        map.serialize_entry("file", &FileInner { filename: self.filename, file_data: self.file_data })?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct FileInner<'a> {
+    filename: &'a str,
+    file_data: &'a str,
+}
+
+struct AudioPart<'a> {
+    data: &'a str,
+    format: &'a str,
+}
+
+impl Serialize for AudioPart<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            data: &'a str,
+            format: &'a str,
+        }
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", "input_audio")?;
+        map.serialize_entry("input_audio", &Inner { data: self.data, format: self.format })?;
+        map.end()
+    }
+}
+
 impl Message {
     fn text(role: Role, content: impl Into<String>) -> Self {
         Message {
             role,
             content: Some(content.into()),
+            media: Vec::new(),
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
@@ -85,6 +220,19 @@ impl Message {
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
         Self::text(Role::User, content)
+    }
+
+    /// A user message of text and media (see [`parts!`](crate::parts)).
+    ///
+    /// ```
+    /// let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    /// let image = instructor::Image::from_bytes(png).unwrap();
+    /// let m = instructor::Message::user_parts(instructor::parts!["What is in it?", image]);
+    /// assert_eq!((m.content.as_deref(), m.media.len()), (Some("What is in it?"), 1));
+    /// ```
+    pub fn user_parts(content: impl Into<Content>) -> Self {
+        let (text, media) = content.into().split();
+        Message { content: text, media, ..Self::text(Role::User, "") }
     }
 
     /// An assistant message with text.
@@ -452,6 +600,7 @@ impl AssistantMessage {
             tool_calls: self.tool_calls.clone(),
             tool_call_id: None,
             name: None,
+            media: Vec::new(),
             is_error: false,
         }
     }

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::RawJson;
 use super::cow::opt_cow;
+use crate::media::SharedStr;
 
 /// A `POST /responses` body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -139,7 +140,7 @@ pub struct ContentPart {
     pub text: Option<String>,
     /// An image's URL (or a `data:` URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_url: Option<String>,
+    pub image_url: Option<SharedStr>,
     /// An uploaded file's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_id: Option<String>,
@@ -148,7 +149,7 @@ pub struct ContentPart {
     pub detail: Option<String>,
     /// A file's content, as a `data:` URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_data: Option<String>,
+    pub file_data: Option<SharedStr>,
     /// A file's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
