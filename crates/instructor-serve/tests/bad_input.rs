@@ -94,14 +94,20 @@ fn corpus(m: &str) -> Vec<Case> {
         ),
         case(
             "audio part",
-            message(m, json!({"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]})),
+            message(
+                m,
+                json!({"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]}),
+            ),
             400,
             Some("messages[0].content[1]"),
             None,
         ),
         case(
             "file part",
-            message(m, json!({"role": "user", "content": [{"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}]})),
+            message(
+                m,
+                json!({"role": "user", "content": [{"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}]}),
+            ),
             400,
             Some("messages[0].content[0]"),
             None,
