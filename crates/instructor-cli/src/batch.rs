@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
-use instructor::{BatchItem, BatchOptions, ChatRequest, Error, RemoteBatchOptions, ResponseSchema};
+use instructor::{BatchItem, BatchOptions, ChatRequest, Error, Media, Part, RemoteBatchOptions, ResponseSchema};
 use serde_json::{Map, Value, json};
 
 use crate::Failure;
-use crate::extract::{ConnectArgs, Connection, connect, read_schema};
+use crate::extract::{ConnectArgs, Connection, connect, media_arg, read_schema};
 
 #[derive(Debug, Args)]
 pub(crate) struct BatchArgs {
@@ -67,6 +67,11 @@ pub(crate) struct BatchArgs {
     /// With --remote: seconds between status checks.
     #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "remote")]
     poll_secs: f64,
+    /// A field holding an image, PDF or audio file for the record: a path (relative to the
+    /// input file) or an http(s) URL. Repeatable; a record without the field has no media from
+    /// it, and a file that cannot be read is that record's input error.
+    #[arg(long, value_name = "FIELD")]
+    media_field: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,10 +103,12 @@ pub(crate) async fn run(args: BatchArgs) -> Result<(), Failure> {
     let request_for = {
         let system = args.connect.system.clone();
         let max_retries = args.connect.max_retries;
-        move |prompt_text: String| {
-            ChatRequest::new(model.clone()).system(system.clone()).user(prompt_text).max_retries(max_retries)
+        move |parts: Vec<Part>| {
+            ChatRequest::new(model.clone()).system(system.clone()).user(parts).max_retries(max_retries)
         }
     };
+    let media_fields = args.media_field.clone();
+    let media_base = args.input.parent().map(Path::to_path_buf).unwrap_or_default();
     // Records that cannot become a request (bad line, missing field) are answered at once with
     // an error line; every other record goes to the batch.
     let mut seen: HashSet<String> = done;
@@ -121,8 +128,20 @@ pub(crate) async fn run(args: BatchArgs) -> Result<(), Failure> {
                 return None;
             }
         };
-        match prompt.render(&fields) {
-            Ok(text) => Some((id, request_for(text))),
+        let media = match record_media(&fields, &media_fields, &media_base) {
+            Ok(media) => media,
+            Err(message) => {
+                skipped_progress.record(false, 0);
+                skipped_output.write_line(&error_line(&id, "input", &message, 0, None));
+                return None;
+            }
+        };
+        match prompt.render(&fields, !media.is_empty()) {
+            Ok(text) => {
+                let mut parts: Vec<Part> = media.into_iter().map(Part::from).collect();
+                parts.extend(text.map(Part::from));
+                Some((id, request_for(parts)))
+            }
             Err(message) => {
                 skipped_progress.record(false, 0);
                 skipped_output.write_line(&error_line(&id, "input", &message, 0, None));
@@ -375,6 +394,22 @@ impl Records {
     }
 }
 
+/// The media a record names in `fields`; absent or null fields name none.
+fn record_media(record: &Map<String, Value>, fields: &[String], base: &Path) -> Result<Vec<Media>, String> {
+    let mut media = Vec::new();
+    for field in fields {
+        match record.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(spec)) if spec.trim().is_empty() => {}
+            Some(Value::String(spec)) => {
+                media.push(media_arg(spec, Some(base), None).map_err(|e| format!("{field}: {e}"))?)
+            }
+            Some(other) => return Err(format!("{field}: expected a path or URL, got {other}")),
+        }
+    }
+    Ok(media)
+}
+
 fn record_id(fields: &Map<String, Value>, id_field: &str, number: usize) -> String {
     match fields.get(id_field) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -438,26 +473,32 @@ fn count_records(path: &Path, format: Format) -> Result<u64, Failure> {
 /// The user message of each record.
 struct Prompt {
     env: minijinja::Environment<'static>,
+    /// No --prompt: the record's `text` field.
+    default: bool,
 }
 
 impl Prompt {
     fn new(template: Option<&str>) -> Result<Prompt, Failure> {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let default = template.is_none();
         let template = template.unwrap_or("{{ text }}").to_owned();
         env.add_template_owned("prompt", template).map_err(|e| Failure::usage(format!("--prompt: {e}")))?;
-        Ok(Prompt { env })
+        Ok(Prompt { env, default })
     }
 
-    fn render(&self, fields: &Map<String, Value>) -> Result<String, String> {
+    /// The record's text; with media, a record may have none (no `text` field, an empty prompt).
+    fn render(&self, fields: &Map<String, Value>, has_media: bool) -> Result<Option<String>, String> {
         let template = self.env.get_template("prompt").map_err(|e| e.to_string())?;
-        let text = template
-            .render(minijinja::Value::from(minijinja::value::Serde(fields)))
-            .map_err(|e| format!("the prompt does not render for this record: {e}"))?;
+        let text = match template.render(minijinja::Value::from(minijinja::value::Serde(fields))) {
+            Ok(text) => text,
+            Err(_) if has_media && self.default => return Ok(None),
+            Err(e) => return Err(format!("the prompt does not render for this record: {e}")),
+        };
         if text.trim().is_empty() {
-            return Err("the prompt is empty for this record".into());
+            return if has_media { Ok(None) } else { Err("the prompt is empty for this record".into()) };
         }
-        Ok(text)
+        Ok(Some(text))
     }
 }
 

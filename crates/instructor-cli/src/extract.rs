@@ -1,13 +1,15 @@
 //! `instructor extract`: one text in, one validated JSON value out.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use futures_util::StreamExt;
-use instructor::{ChatRequest, Client, Mode, PartialEvent, Preset, ResponseSchema, RetryPolicy};
+use instructor::{
+    ChatRequest, Client, Media, MediaKind, Mode, Part, PartialEvent, Preset, ResponseSchema, RetryPolicy,
+};
 
 use crate::Failure;
 
@@ -15,11 +17,19 @@ const DEFAULT_SYSTEM: &str = "You are a world class extractor";
 
 #[derive(Debug, Args)]
 pub(crate) struct ExtractArgs {
-    /// The text to extract from; read from stdin when absent.
+    /// The text to extract from; read from stdin when absent (and optional with --image/--file).
     text: Option<String>,
     /// A JSON Schema file describing the value to extract.
     #[arg(long, value_name = "FILE")]
     schema: PathBuf,
+    /// An image to extract from: a file (its type read from its content) or an http(s) URL.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE|URL")]
+    image: Vec<String>,
+    /// A PDF or audio file to extract from (its type read from its content), or an http(s) URL
+    /// ending in its extension. Repeatable.
+    #[arg(long, value_name = "FILE|URL")]
+    file: Vec<String>,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Stream: print each partial value as one compact JSON line as it grows, the final value last.
@@ -74,9 +84,19 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 
 pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
     let schema = load_schema(&args)?;
-    let text = read_text(args.text.as_deref())?;
+    let mut parts: Vec<Part> = Vec::new();
+    for spec in &args.image {
+        parts.push(media_arg(spec, None, Some(MediaKind::Image)).map_err(Failure::usage)?.into());
+    }
+    for spec in &args.file {
+        parts.push(media_arg(spec, None, None).map_err(Failure::usage)?.into());
+    }
+    if let Some(text) = read_text(args.text.as_deref(), !parts.is_empty())? {
+        parts.push(text.into());
+    }
     let Connection { client, model, .. } = connect(&args.connect).await?;
-    let request = ChatRequest::new(model).system(&args.connect.system).user(text).max_retries(args.connect.max_retries);
+    let request =
+        ChatRequest::new(model).system(&args.connect.system).user(parts).max_retries(args.connect.max_retries);
     if args.iter {
         return stream_items(&client, request, schema).await;
     }
@@ -182,12 +202,16 @@ fn item_schema(mut schema: serde_json::Value) -> serde_json::Value {
     items
 }
 
-fn read_text(arg: Option<&str>) -> Result<String, Failure> {
+/// The text: the argument, else stdin; none at all is fine when media carries the input.
+fn read_text(arg: Option<&str>, has_media: bool) -> Result<Option<String>, Failure> {
     let text = match arg {
         Some(t) => t.to_owned(),
         None => {
             let mut stdin = std::io::stdin();
             if stdin.is_terminal() {
+                if has_media {
+                    return Ok(None);
+                }
                 return Err(Failure::usage("no text: pass TEXT or pipe it on stdin"));
             }
             let mut buf = String::new();
@@ -196,9 +220,45 @@ fn read_text(arg: Option<&str>) -> Result<String, Failure> {
         }
     };
     if text.trim().is_empty() {
+        if has_media {
+            return Ok(None);
+        }
         return Err(Failure::usage("no text: the input is empty"));
     }
-    Ok(text)
+    Ok(Some(text))
+}
+
+/// An image, PDF or audio from a command-line value or a record's field: an http(s) URL (its
+/// kind from `expected`, else from its extension), or a file (relative to `base` when given;
+/// its kind read from its content).
+pub(crate) fn media_arg(spec: &str, base: Option<&Path>, expected: Option<MediaKind>) -> Result<Media, String> {
+    let spec = spec.trim();
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        let path = spec.split(['?', '#']).next().unwrap_or(spec).to_ascii_lowercase();
+        let by_extension = match path.rsplit('.').next().unwrap_or_default() {
+            "png" | "jpg" | "jpeg" | "gif" | "webp" => Some(MediaKind::Image),
+            "pdf" => Some(MediaKind::Pdf),
+            "wav" | "mp3" | "flac" | "ogg" | "m4a" | "aac" => Some(MediaKind::Audio),
+            _ => None,
+        };
+        let kind = expected.or(by_extension).ok_or_else(|| {
+            format!(
+                "{spec}: cannot tell an image, PDF or audio file from this URL; pass it with --image, or download it"
+            )
+        })?;
+        return Media::from_url(kind, spec).map_err(|e| e.to_string());
+    }
+    let path = match base {
+        Some(dir) if Path::new(spec).is_relative() => dir.join(spec),
+        _ => PathBuf::from(spec),
+    };
+    let media = Media::from_path(&path).map_err(|e| e.to_string())?;
+    match expected {
+        Some(kind) if media.kind() != kind => {
+            Err(format!("{}: expected {kind}, but it is {} ({})", path.display(), media.kind(), media.media_type()))
+        }
+        _ => Ok(media),
+    }
 }
 
 /// Picks the endpoint, key, model and mode from the flags, the `provider/model` string and the

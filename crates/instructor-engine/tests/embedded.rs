@@ -44,6 +44,20 @@ async fn seed_example_offline_in_every_constrained_mode() {
 }
 
 #[tokio::test]
+async fn media_is_refused_not_dropped() {
+    let png = include_bytes!("../../instructor/tests/data/media/receipt.png");
+    let image = instructor::Image::from_bytes(png).expect("png");
+    let client = Client::with_provider(engine().clone()).with_mode(Mode::JsonSchema);
+    let err = client
+        .chat()
+        .create::<UserDetails>(ChatRequest::new("local").user(instructor::parts!["Who is on this card?", image]))
+        .await
+        .expect_err("text only");
+    assert!(err.is_media(), "{err}");
+    assert!(err.to_string().contains("reads text only") && err.to_string().contains("image"), "{err}");
+}
+
+#[tokio::test]
 async fn the_embedded_model_streams_token_by_token() {
     use futures_util::StreamExt;
     use instructor::PartialEvent;
