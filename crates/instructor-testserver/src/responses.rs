@@ -113,7 +113,8 @@ pub fn responses_stream_events(
             json!({"type": "response.content_part.done", "item_id": "msg_test", "output_index": index, "content_index": 0,
                     "part": {"type": "output_text", "text": text, "annotations": [], "logprobs": []}}),
         );
-        let done = message_item(text, "completed");
+        let item_status = if status == "incomplete" { "incomplete" } else { "completed" };
+        let done = message_item(text, item_status);
         push(json!({"type": "response.output_item.done", "output_index": index, "item": done}));
         items.push(done);
     }
