@@ -63,15 +63,44 @@ pub struct Sampling {
     pub temperature: Option<f32>,
     /// Nucleus sampling.
     pub top_p: Option<f32>,
+    /// Top-k sampling (with a temperature).
+    pub top_k: Option<u32>,
+    /// llama.cpp's repetition penalty over the last [`PENALTY_WINDOW`] tokens (1 = none).
+    pub repeat_penalty: Option<f32>,
+    /// OpenAI's frequency penalty (0 = none): each earlier use of a token lowers its logit.
+    pub frequency_penalty: Option<f32>,
+    /// OpenAI's presence penalty (0 = none): a token used before has its logit lowered once.
+    pub presence_penalty: Option<f32>,
     /// Seed for non-greedy sampling.
     pub seed: u32,
     /// The most tokens to generate.
     pub max_tokens: u32,
 }
 
+/// How many recent tokens the penalties look back over (llama.cpp's default).
+pub const PENALTY_WINDOW: i32 = 64;
+
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { temperature: None, top_p: None, seed: 0, max_tokens: 512 }
+        Sampling {
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            repeat_penalty: None,
+            frequency_penalty: None,
+            presence_penalty: None,
+            seed: 0,
+            max_tokens: 512,
+        }
+    }
+}
+
+impl Sampling {
+    /// Whether any penalty changes the logits.
+    fn penalised(&self) -> bool {
+        self.repeat_penalty.is_some_and(|p| p != 1.0)
+            || self.frequency_penalty.is_some_and(|p| p != 0.0)
+            || self.presence_penalty.is_some_and(|p| p != 0.0)
     }
 }
 
@@ -353,14 +382,26 @@ impl Engine {
             )));
         }
         let mut slot = self.take_slot(&tokens, needed as u32, n_ctx)?;
-        let mut chain = Vec::with_capacity(4);
+        let mut chain = Vec::with_capacity(6);
         if let Some(m) = matcher {
             // First in the chain: later filters must only ever see allowed tokens.
             chain.push(LlamaSampler::from(m));
         }
+        if sampling.penalised() {
+            chain.push(LlamaSampler::penalties(
+                vocab.n_tokens(),
+                PENALTY_WINDOW,
+                sampling.repeat_penalty.unwrap_or(1.0),
+                sampling.frequency_penalty.unwrap_or(0.0),
+                sampling.presence_penalty.unwrap_or(0.0),
+            ));
+        }
         match sampling.temperature.filter(|t| *t > 0.0) {
             None => chain.push(LlamaSampler::greedy()),
             Some(t) => {
+                if let Some(k) = sampling.top_k.filter(|k| *k > 0) {
+                    chain.push(LlamaSampler::top_k(i32::try_from(k).unwrap_or(i32::MAX)));
+                }
                 if let Some(p) = sampling.top_p.filter(|p| *p > 0.0 && *p < 1.0) {
                     chain.push(LlamaSampler::top_p(p, 1));
                 }

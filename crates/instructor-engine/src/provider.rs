@@ -249,9 +249,14 @@ impl Engine {
             Plan::Tools { tools, required: true } => Constraint::JsonSchema(calls_schema(tools)),
             Plan::Tools { tools, required: false } => Constraint::JsonOrText(calls_schema(tools)),
         };
+        let extra = |name: &str| request.extra.get(name).and_then(Value::as_f64).map(|v| v as f32);
         let sampling = Sampling {
             temperature: request.temperature,
             top_p: request.top_p,
+            top_k: request.extra.get("top_k").and_then(Value::as_u64).map(|k| k.min(u64::from(u32::MAX)) as u32),
+            repeat_penalty: extra("repeat_penalty"),
+            frequency_penalty: extra("frequency_penalty"),
+            presence_penalty: extra("presence_penalty"),
             seed: request.seed.map_or(0, |s| s as u32),
             max_tokens: request.max_tokens.unwrap_or(512),
         };

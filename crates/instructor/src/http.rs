@@ -146,6 +146,7 @@ impl HttpTransport {
     }
 
     /// Any request to `{base}{path}` under the retry policy (files, batches, results).
+    #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
     pub(crate) async fn send(
         &self,
         method: reqwest::Method,

@@ -128,6 +128,29 @@ impl ChatRequest {
         self
     }
 
+    /// OpenAI's frequency penalty (-2 to 2): tokens are lowered by how often they were used.
+    /// Chat completions, Gemini and the embedded engine take it; Anthropic's and the Responses
+    /// API refuse it (an error before sending).
+    ///
+    /// ```
+    /// let request = instructor::ChatRequest::new("gpt-4o-mini").frequency_penalty(0.5).presence_penalty(0.2);
+    /// # let _ = request;
+    /// ```
+    pub fn frequency_penalty(self, penalty: f32) -> Self {
+        self.extra("frequency_penalty", penalty)
+    }
+
+    /// OpenAI's presence penalty (-2 to 2): tokens used at all are lowered once.
+    pub fn presence_penalty(self, penalty: f32) -> Self {
+        self.extra("presence_penalty", penalty)
+    }
+
+    /// llama.cpp's repetition penalty (1 = none, 1.1 is typical), for llama.cpp-based servers
+    /// and the embedded engine.
+    pub fn repeat_penalty(self, penalty: f32) -> Self {
+        self.extra("repeat_penalty", penalty)
+    }
+
     /// A seed, for servers that sample reproducibly.
     pub fn seed(mut self, seed: i64) -> Self {
         self.seed = Some(seed);

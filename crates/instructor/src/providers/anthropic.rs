@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{
-    Api, FragmentCache, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object, chat_response_format,
-    chat_tool_choice, chat_tools, system_text, text_of, unsupported_mode,
+    Api, FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object,
+    chat_response_format, chat_tool_choice, chat_tools, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
@@ -84,6 +84,7 @@ impl Anthropic {
         &self.endpoint
     }
 
+    #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
     pub(crate) fn transport(&self) -> &HttpTransport {
         &self.transport
     }
@@ -301,6 +302,11 @@ impl Provider for Anthropic {
     fn check_request(&self, mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
         unsupported_mode(Api::Anthropic, mode)?;
         media::ANTHROPIC.check(&request.messages, self.media.cap)?;
+        for penalty in PENALTIES {
+            if request.extra.contains_key(penalty) {
+                return Err(Error::request(format!("`{penalty}` is not accepted by the Anthropic API; leave it out")));
+            }
+        }
         let sampling = [("temperature", request.temperature.is_some()), ("top_p", request.top_p.is_some())]
             .into_iter()
             .chain([("top_k", request.extra.contains_key("top_k"))]);
@@ -417,6 +423,7 @@ impl EventDecoder for Events {
 }
 
 /// Message Batches: the requests shaped as for a live call, under ids Anthropic accepts.
+#[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
 pub(crate) fn batch_body(requests: Vec<(String, MessagesRequest)>) -> BatchCreate {
     BatchCreate {
         requests: requests.into_iter().map(|(custom_id, params)| BatchRequest { custom_id, params }).collect(),

@@ -106,6 +106,8 @@ impl Gemini {
         if let Some(top_k) = extra.remove("top_k").and_then(|v| v.as_u64()) {
             config.top_k = u32::try_from(top_k).ok();
         }
+        config.frequency_penalty = extra.remove("frequency_penalty").and_then(|v| v.as_f64()).map(|v| v as f32);
+        config.presence_penalty = extra.remove("presence_penalty").and_then(|v| v.as_f64()).map(|v| v as f32);
         let tools = match &request.tools {
             Some(tools) if subset => self.subset_tools.get(tools, |t| translate_tools(t, true))?,
             Some(tools) => self.tools.get(tools, |t| translate_tools(t, false))?,
@@ -462,6 +464,11 @@ impl Provider for Gemini {
 
     fn check_request(&self, mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
         unsupported_mode(Api::Gemini, mode)?;
+        if request.extra.contains_key("repeat_penalty") {
+            return Err(Error::request(
+                "`repeat_penalty` is not accepted by the Gemini API; use frequency_penalty or presence_penalty",
+            ));
+        }
         media::GEMINI.check(&request.messages, self.media.cap)
     }
 

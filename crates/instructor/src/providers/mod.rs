@@ -87,6 +87,10 @@ impl FromStr for Api {
     }
 }
 
+/// The repetition penalties a request may carry in its extra fields (see
+/// [`ChatRequest::frequency_penalty`](crate::ChatRequest::frequency_penalty)).
+pub(crate) const PENALTIES: [&str; 3] = ["frequency_penalty", "presence_penalty", "repeat_penalty"];
+
 pub(crate) fn unsupported_mode(api: Api, mode: Mode) -> Result<(), Error> {
     api.check_mode(mode).map_err(Error::Request)
 }

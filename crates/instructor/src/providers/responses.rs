@@ -7,8 +7,8 @@ use std::fmt;
 use serde_json::Value;
 
 use super::{
-    FragmentCache, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format, chat_tool_choice, chat_tools,
-    system_text, text_of,
+    FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format, chat_tool_choice,
+    chat_tools, system_text, text_of,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{HttpTransport, decode_error};
@@ -276,6 +276,9 @@ fn finish_reason(status: Option<&str>, incomplete: Option<&str>, called: bool) -
 
 impl Provider for OpenAiResponses {
     fn check_request(&self, _mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
+        if let Some(penalty) = PENALTIES.iter().find(|p| request.extra.contains_key(**p)) {
+            return Err(Error::request(format!("`{penalty}` is not accepted by the Responses API; leave it out")));
+        }
         media::RESPONSES.check(&request.messages, self.media.cap)
     }
 

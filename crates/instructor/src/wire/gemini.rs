@@ -193,6 +193,12 @@ pub struct GenerationConfig {
     /// A seed for reproducible sampling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// Lowers tokens by how often they were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Lowers tokens used at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
     /// `application/json` for JSON replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_mime_type: Option<String>,
