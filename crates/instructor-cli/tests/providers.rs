@@ -36,9 +36,11 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
 
 #[test]
 fn extract_speaks_each_api_natively() {
-    // (provider flag or model string, environment, reply, the path the request must take)
+    // (provider flag or model string, environment, reply, the path the request must take, the
+    // header the key goes in)
+    type Case = (Vec<String>, Vec<(&'static str, String)>, Reply, &'static str, &'static str);
     let server = TestServer::start();
-    let cases: Vec<(Vec<String>, Vec<(&str, String)>, Reply, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![
                 "--provider".into(),

@@ -15,7 +15,7 @@ pub(crate) fn run(
     job: &Job,
     cancel: &AtomicBool,
     emit: &mut dyn FnMut(CompletionDelta),
-) -> Result<ChatCompletion, EngineError> {
+) -> Result<Generated, EngineError> {
     let mut cutter = StopCutter::new(&job.stops);
     let mut completion = {
         let mut on_delta = |mut delta: CompletionDelta| {
@@ -33,6 +33,7 @@ pub(crate) fn run(
         engine.complete_streaming(&job.request, Some(cancel), &mut on_delta)?
     };
     let stopped = cutter.stopped;
+    let stop_sequence = cutter.matched.clone();
     let (tail, text) = cutter.finish();
     if !tail.is_empty() {
         emit(CompletionDelta { content: Some(tail), ..CompletionDelta::default() });
@@ -48,7 +49,15 @@ pub(crate) fn run(
             choice.message.tool_calls.truncate(1);
         }
     }
-    Ok(completion)
+    Ok(Generated { completion, stop_sequence })
+}
+
+/// A finished generation.
+#[derive(Debug)]
+pub(crate) struct Generated {
+    pub completion: ChatCompletion,
+    /// The stop sequence that ended it, if one did.
+    pub stop_sequence: Option<String>,
 }
 
 /// Cuts streamed text at the first stop sequence, holding back any tail that may be the start
@@ -61,11 +70,13 @@ pub(crate) struct StopCutter<'a> {
     text: String,
     /// A stop sequence was seen: nothing more passes.
     stopped: bool,
+    /// Which one.
+    matched: Option<String>,
 }
 
 impl<'a> StopCutter<'a> {
     pub fn new(stops: &'a [String]) -> Self {
-        StopCutter { stops, held: String::new(), text: String::new(), stopped: false }
+        StopCutter { stops, held: String::new(), text: String::new(), stopped: false, matched: None }
     }
 
     /// Takes the next piece; returns what may be sent now, and whether a stop sequence ended it.
@@ -78,7 +89,8 @@ impl<'a> StopCutter<'a> {
             return (piece.to_owned(), false);
         }
         self.held.push_str(piece);
-        if let Some(at) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
+        if let Some((at, stop)) = self.stops.iter().filter_map(|s| Some((self.held.find(s.as_str())?, s))).min() {
+            self.matched = Some(stop.clone());
             self.held.truncate(at);
             let out = std::mem::take(&mut self.held);
             self.text.push_str(&out);

@@ -28,9 +28,11 @@
 
 mod error;
 mod generate;
+mod messages;
 mod queue;
 mod request;
 mod response;
+mod responses;
 mod routes;
 
 use std::future::Future;

@@ -51,6 +51,11 @@ struct WireRequest {
     n: Option<u32>,
     stream: Option<bool>,
     stream_options: Option<WireStreamOptions>,
+    logprobs: Option<Value>,
+    top_logprobs: Option<Value>,
+    /// `top_k` and the repetition penalties, read by `sampling_extras`.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,7 +186,7 @@ struct WireStreamOptions {
 
 /// What `tool_choice` asks for.
 #[derive(Debug, PartialEq)]
-enum Choice {
+pub(crate) enum Choice {
     None,
     Auto,
     Required,
@@ -199,7 +204,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Job, ApiError> {
 }
 
 /// A serde error as a 400 naming the field: `messages[1].role`.
-fn type_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+pub(crate) fn type_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = e.path().to_string();
     let path = if path == "." { String::new() } else { path };
     let message = e.inner().to_string();
@@ -229,6 +234,13 @@ fn check(wire: WireRequest) -> Result<Job, ApiError> {
         None | Some(1) => {}
         Some(n) => return Err(ApiError::invalid("n", format!("only n=1 is supported, not {n}"))),
     }
+    // Never accepted and then silently ignored.
+    if wire.logprobs.as_ref().is_some_and(|v| v.as_bool() == Some(true)) {
+        return Err(ApiError::invalid("logprobs", "log probabilities are not supported by this server"));
+    }
+    if wire.top_logprobs.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::invalid("top_logprobs", "log probabilities are not supported by this server"));
+    }
     let max_tokens = match (wire.max_completion_tokens, wire.max_tokens) {
         (Some(0), _) => return Err(ApiError::invalid("max_completion_tokens", "must be at least 1")),
         (None, Some(0)) => return Err(ApiError::invalid("max_tokens", "must be at least 1")),
@@ -244,10 +256,78 @@ fn check(wire: WireRequest) -> Result<Job, ApiError> {
     let stops = stops(wire.stop)?;
 
     let format = wire.response_format.map(response_format).transpose()?.flatten();
-    let tools = wire.tools.unwrap_or_default();
+    let tools: Vec<ToolSpec> = wire
+        .tools
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| ToolSpec {
+            name: t.function.name,
+            description: t.function.description,
+            parameters: t.function.parameters,
+            at: format!("tools[{i}].function"),
+            schema_field: "parameters",
+        })
+        .collect();
     let names = tool_names(&tools)?;
     let choice = tool_choice(wire.tool_choice, &names)?;
-    let single_call = wire.parallel_tool_calls == Some(false);
+    let stream = wire.stream.unwrap_or(false);
+    build(Draft {
+        model,
+        messages,
+        format,
+        tools,
+        choice,
+        single_call: wire.parallel_tool_calls == Some(false),
+        max_tokens,
+        temperature: wire.temperature,
+        top_p: wire.top_p,
+        seed: wire.seed,
+        sampling: sampling_extras(&wire.extra)?,
+        stops,
+        stream,
+        include_usage: stream && wire.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+    })
+}
+
+/// A tool as any dialect gives it, with where it came from (for errors).
+#[derive(Debug)]
+pub(crate) struct ToolSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub parameters: Option<Value>,
+    /// The tool's path in the request: `tools[0].function`, `tools[0]`.
+    pub at: String,
+    /// What the dialect calls the parameters' schema: `parameters`, `input_schema`.
+    pub schema_field: &'static str,
+}
+
+/// A request read from any dialect, before the rules every dialect shares are applied.
+#[derive(Debug)]
+pub(crate) struct Draft {
+    pub model: String,
+    pub messages: Vec<Message>,
+    /// A chat-completions `response_format` (already checked), or `None` for free text.
+    pub format: Option<Value>,
+    pub tools: Vec<ToolSpec>,
+    pub choice: Choice,
+    pub single_call: bool,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub seed: Option<i64>,
+    /// `top_k` and the repetition penalties, for the engine.
+    pub sampling: serde_json::Map<String, Value>,
+    pub stops: Vec<String>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+/// The one engine path: tools, tool choice and format become the engine's request the same way
+/// whichever dialect the request came in.
+pub(crate) fn build(draft: Draft) -> Result<Job, ApiError> {
+    let Draft { model, messages, format, tools, choice, single_call, .. } = draft;
+    let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
     // Under `auto` the engine calls until a function has answered, then may answer in words.
     let answered = instructor_engine::tool_has_answered(&messages);
     // One tool to be called: a call forced by name, streamed as it is generated.
@@ -270,10 +350,10 @@ fn check(wire: WireRequest) -> Result<Job, ApiError> {
                 .into_iter()
                 .map(|t| {
                     let mut function = json!({
-                        "name": t.function.name,
-                        "parameters": t.function.parameters.unwrap_or_else(|| json!({"type": "object"})),
+                        "name": t.name,
+                        "parameters": t.parameters.unwrap_or_else(|| json!({"type": "object"})),
                     });
-                    if let Some(d) = t.function.description {
+                    if let Some(d) = t.description {
                         function["description"] = Value::String(d);
                     }
                     json!({"type": "function", "function": function})
@@ -287,21 +367,51 @@ fn check(wire: WireRequest) -> Result<Job, ApiError> {
     request.tools = tools.map(raw).transpose()?;
     request.tool_choice = choice.map(raw).transpose()?;
     request.response_format = format.map(raw).transpose()?;
-    request.temperature = wire.temperature;
-    request.top_p = wire.top_p;
-    request.max_tokens = max_tokens;
-    request.seed = wire.seed;
-    let stream = wire.stream.unwrap_or(false);
+    request.temperature = draft.temperature;
+    request.top_p = draft.top_p;
+    request.max_tokens = draft.max_tokens;
+    request.seed = draft.seed;
+    request.extra = draft.sampling;
     Ok(Job {
         model,
         request,
-        stream,
-        include_usage: stream && wire.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
-        stops,
+        stream: draft.stream,
+        include_usage: draft.include_usage,
+        stops: draft.stops,
         tool_reply,
         single_call,
         schema_param: if tool_reply { "tools" } else { "response_format" },
     })
+}
+
+/// `top_k`, `repeat_penalty`, `frequency_penalty`, `presence_penalty` from a request's other
+/// fields, checked.
+pub(crate) fn sampling_extras(
+    fields: &serde_json::Map<String, Value>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let mut out = serde_json::Map::new();
+    if let Some(k) = fields.get("top_k").filter(|v| !v.is_null()) {
+        match k.as_u64() {
+            Some(k) => out.insert("top_k".into(), json!(k)),
+            None => return Err(ApiError::invalid("top_k", "must be a non-negative integer")),
+        };
+    }
+    for (name, range) in
+        [("frequency_penalty", -2.0..=2.0), ("presence_penalty", -2.0..=2.0), ("repeat_penalty", 0.0..=10.0)]
+    {
+        if let Some(v) = fields.get(name).filter(|v| !v.is_null()) {
+            match v.as_f64() {
+                Some(x) if range.contains(&x) => out.insert(name.into(), json!(x)),
+                _ => {
+                    return Err(ApiError::invalid(
+                        name,
+                        format!("must be a number from {} to {}", range.start(), range.end()),
+                    ));
+                }
+            };
+        }
+    }
+    Ok(out)
 }
 
 fn message(i: usize, m: WireMessage) -> Result<Message, ApiError> {
@@ -379,11 +489,11 @@ fn message(i: usize, m: WireMessage) -> Result<Message, ApiError> {
     Ok(Message { name: m.name, ..message })
 }
 
-fn missing(param: &str) -> ApiError {
+pub(crate) fn missing(param: &str) -> ApiError {
     ApiError::invalid(param, format!("missing required parameter '{param}'"))
 }
 
-fn stops(stop: Option<Value>) -> Result<Vec<String>, ApiError> {
+pub(crate) fn stops(stop: Option<Value>) -> Result<Vec<String>, ApiError> {
     let stops = match stop {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::String(s)) => vec![s],
@@ -448,12 +558,12 @@ fn response_format(format: WireFormat) -> Result<Option<Value>, ApiError> {
 }
 
 /// Any JSON object: the engine's own bounded grammar for `json_object`.
-fn any_object() -> Value {
+pub(crate) fn any_object() -> Value {
     json!({"type": "json_object"})
 }
 
 /// A schema must be a JSON object that is a valid JSON Schema and compiles.
-fn check_schema(schema: &Value, param: &str) -> Result<(), ApiError> {
+pub(crate) fn check_schema(schema: &Value, param: &str) -> Result<(), ApiError> {
     if !schema.is_object() {
         return Err(ApiError::invalid(param, "the schema must be a JSON object").code_schema());
     }
@@ -476,27 +586,24 @@ impl ApiError {
 }
 
 /// Checks the tools' names and parameters; returns the names.
-fn tool_names(tools: &[WireTool]) -> Result<Vec<String>, ApiError> {
+pub(crate) fn tool_names(tools: &[ToolSpec]) -> Result<Vec<String>, ApiError> {
     let mut names: Vec<String> = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        let name = &tool.function.name;
+    for tool in tools {
+        let name = &tool.name;
         let valid = !name.is_empty()
             && name.len() <= 64
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
             return Err(ApiError::invalid(
-                format!("tools[{i}].function.name"),
+                format!("{}.name", tool.at),
                 "a function name must be 1 to 64 letters, digits, '_' or '-'",
             ));
         }
         if names.contains(name) {
-            return Err(ApiError::invalid(
-                format!("tools[{i}].function.name"),
-                format!("two tools are named '{name}'"),
-            ));
+            return Err(ApiError::invalid(format!("{}.name", tool.at), format!("two tools are named '{name}'")));
         }
-        if let Some(parameters) = &tool.function.parameters {
-            check_schema(parameters, &format!("tools[{i}].function.parameters"))?;
+        if let Some(parameters) = &tool.parameters {
+            check_schema(parameters, &format!("{}.{}", tool.at, tool.schema_field))?;
         }
         names.push(name.clone());
     }

@@ -6,6 +6,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use instructor::{ChatCompletion, CompletionDelta, FinishReason, ToolCall, ToolCallDelta, Usage};
+
+use crate::error::ApiError;
+use crate::generate::Generated;
+use crate::request::{self, Job};
+use crate::routes::Dialect;
 use serde_json::{Value, json};
 
 /// A JSON response.
@@ -26,10 +31,11 @@ pub(crate) struct Ids {
 }
 
 impl Ids {
-    pub fn new(model: &str) -> Self {
+    /// New ids for a reply whose id starts with `prefix` (`chatcmpl-`, `resp_`, `msg_`).
+    pub fn new(prefix: &str, model: &str) -> Self {
         let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Ids {
-            id: format!("chatcmpl-{:016x}", fastrand::u64(..)),
+            id: format!("{prefix}{:016x}", fastrand::u64(..)),
             call_prefix: format!("call_{:012x}", fastrand::u64(..) >> 16),
             created,
             model: model.to_owned(),
@@ -39,6 +45,47 @@ impl Ids {
     /// The id of the tool call at `index`.
     pub fn call(&self, index: u32) -> String {
         format!("{}_{index}", self.call_prefix)
+    }
+}
+
+/// Chat completions, the dialect `serve` began with.
+#[derive(Debug)]
+pub(crate) struct ChatCompletions {
+    chunks: Option<Chunks>,
+    tool_reply: bool,
+    include_usage: bool,
+}
+
+impl Dialect for ChatCompletions {
+    const NAME: &'static str = "chat.completions";
+    const ID_PREFIX: &'static str = "chatcmpl-";
+
+    fn parse(body: &[u8]) -> Result<(Job, Self), ApiError> {
+        let job = request::parse(body)?;
+        let dialect = ChatCompletions { chunks: None, tool_reply: job.tool_reply, include_usage: job.include_usage };
+        Ok((job, dialect))
+    }
+
+    fn reply(&self, ids: &Ids, generated: &Generated) -> Value {
+        completion(ids, &generated.completion)
+    }
+
+    fn start(&mut self, ids: &Ids) -> Vec<Bytes> {
+        let chunks = self.chunks.insert(Chunks::new(ids.clone()));
+        vec![chunks.role(self.tool_reply)]
+    }
+
+    fn delta(&mut self, delta: &CompletionDelta) -> Vec<Bytes> {
+        self.chunks.as_mut().and_then(|c| c.delta(delta)).into_iter().collect()
+    }
+
+    fn end(&mut self, generated: &Generated) -> Vec<Bytes> {
+        let include_usage = self.include_usage;
+        self.chunks.as_mut().map(|c| c.end(&generated.completion, include_usage)).unwrap_or_default()
+    }
+
+    fn error_event(&mut self, error: &ApiError) -> Vec<Bytes> {
+        vec![sse(&error.body().to_string())]
     }
 }
 
@@ -199,4 +246,9 @@ impl Chunks {
 /// One server-sent event.
 pub(crate) fn sse(data: &str) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))
+}
+
+/// One server-sent event with its name (the Responses and Anthropic streams name theirs).
+pub(crate) fn sse_event(name: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }

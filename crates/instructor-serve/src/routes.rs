@@ -1,4 +1,5 @@
-//! The routes, the middleware (auth, request logging) and the chat-completions handler.
+//! The routes, the middleware (auth, request logging), and the one generation path every
+//! dialect (chat completions, Responses, Anthropic Messages) goes through.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,10 +22,12 @@ use tracing::Instrument;
 
 use crate::ServeConfig;
 use crate::error::ApiError;
-use crate::generate;
+use crate::generate::{self, Generated};
+use crate::messages::Messages;
 use crate::queue::Queue;
-use crate::request::{self, Job};
-use crate::response::{self, Chunks, Ids};
+use crate::request::Job;
+use crate::response::{self, ChatCompletions, Ids};
+use crate::responses::Responses;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -78,8 +81,11 @@ pub fn router(engine: Engine, config: &ServeConfig) -> Router {
         created,
     });
     let api = Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route("/chat/completions", post(chat))
+        .route("/v1/chat/completions", post(serve_dialect::<ChatCompletions>))
+        .route("/chat/completions", post(serve_dialect::<ChatCompletions>))
+        .route("/v1/responses", post(serve_dialect::<Responses>))
+        .route("/responses", post(serve_dialect::<Responses>))
+        .route("/v1/messages", post(serve_dialect::<Messages>))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/v1/models/{*model}", get(model))
@@ -115,20 +121,23 @@ async fn log(request: Request, next: Next) -> Response {
     response
 }
 
-/// With a key configured, `Authorization: Bearer <key>` must match it.
+/// With a key configured, `Authorization: Bearer <key>` (or Anthropic's `x-api-key: <key>`)
+/// must match it.
 async fn authorize(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let Some(key) = &app.api_key else { return next.run(request).await };
-    let given = request
-        .headers()
+    let headers = request.headers();
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
+    let given = bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim));
     match given {
         Some(token) if same(token.as_bytes(), key.expose().as_bytes()) => next.run(request).await,
         given => {
             tracing::warn!(key_given = given.is_some(), "unauthorized");
-            ApiError::unauthorized(given.is_some()).into_response()
+            let error = ApiError::unauthorized(given.is_some());
+            if request.uri().path().ends_with("/messages") { Messages::error(error) } else { error.into_response() }
         }
     }
 }
@@ -223,20 +232,47 @@ impl Drop for CancelOnDrop {
     }
 }
 
-async fn chat(State(app): State<Arc<App>>, request: Request) -> Response {
-    match chat_inner(app, request).await {
+/// What differs between the APIs `serve` speaks: how a request is read, and how the reply, its
+/// stream and its errors are written. Everything between (the model check, the queue, the
+/// engine, cancellation) is one path, [`generate`].
+pub(crate) trait Dialect: Send + Sized + 'static {
+    /// Its name in the request log.
+    const NAME: &'static str;
+    /// The prefix of its reply ids (`chatcmpl-`, `resp_`, `msg_`).
+    const ID_PREFIX: &'static str;
+
+    /// Reads and checks a body: the engine's job, and what the writer needs to know of it.
+    fn parse(body: &[u8]) -> Result<(Job, Self), ApiError>;
+    /// The whole reply.
+    fn reply(&self, ids: &Ids, generated: &Generated) -> serde_json::Value;
+    /// The first events of a stream.
+    fn start(&mut self, ids: &Ids) -> Vec<Bytes>;
+    /// The events for a piece of the reply.
+    fn delta(&mut self, delta: &CompletionDelta) -> Vec<Bytes>;
+    /// The last events.
+    fn end(&mut self, generated: &Generated) -> Vec<Bytes>;
+    /// A failure after the stream began.
+    fn error_event(&mut self, error: &ApiError) -> Vec<Bytes>;
+    /// A failure before anything was sent.
+    fn error(error: ApiError) -> Response {
+        error.into_response()
+    }
+}
+
+async fn serve_dialect<D: Dialect>(State(app): State<Arc<App>>, request: Request) -> Response {
+    match generate::<D>(app, request).await {
         Ok(response) => response,
         Err(e) => {
             tracing::debug!(status = e.status.as_u16(), message = %e.message, param = ?e.param, "refused");
-            e.into_response()
+            D::error(e)
         }
     }
 }
 
-async fn chat_inner(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+async fn generate<D: Dialect>(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, app.max_body).await?;
-    let job = request::parse(&body)?;
+    let (job, dialect) = D::parse(&body)?;
     app.check_model(&job.model)?;
     let Some(ticket) = app.queue.admit() else {
         tracing::warn!(running = app.queue.running(), waiting = app.queue.waiting(), "queue full");
@@ -245,9 +281,10 @@ async fn chat_inner(app: Arc<App>, request: Request) -> Result<Response, ApiErro
     let mut guard = CancelOnDrop::new();
     let queued = Instant::now();
     let permit = app.queue.slot(&ticket).await.ok_or_else(|| ApiError::server("the queue is closed"))?;
-    let ids = Ids::new(&app.model_id);
+    let ids = Ids::new(D::ID_PREFIX, &app.model_id);
     tracing::info!(
-        completion = %ids.id,
+        dialect = D::NAME,
+        id = %ids.id,
         stream = job.stream,
         messages = job.request.messages.len(),
         max_tokens = job.request.max_tokens,
@@ -258,7 +295,7 @@ async fn chat_inner(app: Arc<App>, request: Request) -> Result<Response, ApiErro
     // The slot is held until the engine is done, even if the client left.
     let held = (ticket, permit);
     if job.stream {
-        return stream(job, ids, engine, guard, held).await;
+        return stream(job, dialect, ids, engine, guard, held).await;
     }
     let flag = Arc::clone(&guard.flag);
     let schema_param = job.schema_param;
@@ -269,11 +306,11 @@ async fn chat_inner(app: Arc<App>, request: Request) -> Result<Response, ApiErro
     })
     .await;
     guard.finish();
-    let completion = outcome
+    let generated = outcome
         .map_err(|e| ApiError::server(format!("the generation task failed: {e}")))?
         .map_err(|e| ApiError::engine(&e, schema_param))?;
-    log_done(&completion, started);
-    Ok(response::json(StatusCode::OK, &response::completion(&ids, &completion)))
+    log_done(&generated.completion, started);
+    Ok(response::json(StatusCode::OK, &dialect.reply(&ids, &generated)))
 }
 
 fn log_done(completion: &ChatCompletion, started: Instant) {
@@ -290,13 +327,14 @@ fn log_done(completion: &ChatCompletion, started: Instant) {
 /// What the blocking generation sends to the stream.
 enum Event {
     Delta(CompletionDelta),
-    Done(Result<ChatCompletion, EngineError>),
+    Done(Result<Generated, EngineError>),
 }
 
 /// Streams a generation as server-sent events. The response starts once the first piece (or
 /// an error) is known, so a schema the engine refuses is still a plain 400.
-async fn stream(
+async fn stream<D: Dialect>(
     job: Job,
+    mut dialect: D,
     ids: Ids,
     engine: Engine,
     mut guard: CancelOnDrop,
@@ -304,7 +342,7 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let flag = Arc::clone(&guard.flag);
-    let (tool_reply, include_usage, schema_param) = (job.tool_reply, job.include_usage, job.schema_param);
+    let schema_param = job.schema_param;
     let started = Instant::now();
     tokio::task::spawn_blocking(move || {
         let _held = held;
@@ -331,20 +369,21 @@ async fn stream(
     let body = async_stream::stream! {
         // The whole guard moves into the stream: dropping the stream cancels the generation.
         let mut guard = guard;
-        let mut chunks = Chunks::new(ids);
-        yield Ok::<Bytes, Infallible>(chunks.role(tool_reply));
+        for bytes in dialect.start(&ids) {
+            yield Ok::<Bytes, Infallible>(bytes);
+        }
         let mut next = Some(first);
         loop {
             match next {
                 Some(Event::Delta(delta)) => {
-                    if let Some(bytes) = chunks.delta(&delta) {
+                    for bytes in dialect.delta(&delta) {
                         yield Ok(bytes);
                     }
                 }
-                Some(Event::Done(Ok(completion))) => {
+                Some(Event::Done(Ok(generated))) => {
                     guard.finish();
-                    span.in_scope(|| log_done(&completion, started));
-                    for bytes in chunks.end(&completion, include_usage) {
+                    span.in_scope(|| log_done(&generated.completion, started));
+                    for bytes in dialect.end(&generated) {
                         yield Ok(bytes);
                     }
                     break;
@@ -353,12 +392,16 @@ async fn stream(
                     guard.finish();
                     let error = ApiError::engine(&e, schema_param);
                     span.in_scope(|| tracing::error!(message = %error.message, "the generation failed mid-stream"));
-                    yield Ok(response::sse(&error.body().to_string()));
+                    for bytes in dialect.error_event(&error) {
+                        yield Ok(bytes);
+                    }
                     break;
                 }
                 None => {
                     guard.finish();
-                    yield Ok(response::sse(&ApiError::server("the generation task failed").body().to_string()));
+                    for bytes in dialect.error_event(&ApiError::server("the generation task failed")) {
+                        yield Ok(bytes);
+                    }
                     break;
                 }
             }

@@ -220,6 +220,8 @@ pub struct Recorded {
     pub method: String,
     /// `/v1/chat/completions`, ...
     pub path: String,
+    /// The query string, if any (`alt=sse`).
+    pub query: Option<String>,
     /// Headers, names lower-case.
     pub headers: Vec<(String, String)>,
     /// The body parsed as JSON (`Null` if it was not JSON).
@@ -392,6 +394,7 @@ async fn handle(
 ) -> Result<Response<BoxBody<Bytes, std::io::Error>>, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -401,7 +404,15 @@ async fn handle(
     if state.record.load(Ordering::Relaxed) {
         let parsed = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let received = std::time::Instant::now();
-        lock(&state.requests).push(Recorded { method, path, headers, body: parsed, received, raw_body: body.clone() });
+        lock(&state.requests).push(Recorded {
+            method,
+            path,
+            query,
+            headers,
+            body: parsed,
+            received,
+            raw_body: body.clone(),
+        });
     }
     let reply = lock(&state.script)
         .pop_front()

@@ -58,7 +58,8 @@ fn honour_nullable(schema: &mut Value) {
 
 /// The validator for one component of a spec, compiled once per process.
 fn validator(spec: &'static Value, component: &str) -> Arc<jsonschema::Validator> {
-    static CACHE: OnceLock<Mutex<HashMap<(usize, String), Arc<jsonschema::Validator>>>> = OnceLock::new();
+    type Validators = HashMap<(usize, String), Arc<jsonschema::Validator>>;
+    static CACHE: OnceLock<Mutex<Validators>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     let key = (spec as *const Value as usize, component.to_owned());
     let compiled = cache.entry(key).or_insert_with(|| {

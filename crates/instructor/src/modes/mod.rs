@@ -135,13 +135,12 @@ impl Mode {
         if let Some(refusal) = message.refusal.as_deref().filter(|r| !r.is_empty()) {
             return Err(ReplyError::new(ReplyErrorKind::Refusal, None, format!("the model refused: {refusal}")));
         }
-        let extracted = match self {
+        match self {
             Mode::Tools | Mode::ToolsStrict => tools::extract(message, schema),
             Mode::ParallelTools => parallel_tools::extract(message, schema),
             Mode::Json | Mode::JsonSchema | Mode::StructuredOutputs => json::extract(message),
             Mode::MdJson => md_json::extract(message),
-        };
-        extracted
+        }
     }
 }
 

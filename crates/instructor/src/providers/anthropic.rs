@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{
-    Api, FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object,
+    Api, ChatTool, FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object,
     chat_response_format, chat_tool_choice, chat_tools, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
@@ -141,7 +141,7 @@ impl Anthropic {
 fn translate_tools(tools: &Value) -> Result<Vec<Tool>, String> {
     chat_tools(tools)?
         .into_iter()
-        .map(|(name, description, parameters, strict)| {
+        .map(|ChatTool { name, description, parameters, strict }| {
             Ok(Tool {
                 name: name.to_owned(),
                 description: description.map(str::to_owned),
@@ -165,9 +165,9 @@ fn translate_tool_choice(choice: &Value) -> Result<ToolChoice, String> {
 /// schema is already in the prompt, so it adds nothing.
 fn translate_format(format: &Value) -> Result<Option<OutputFormat>, String> {
     Ok(match chat_response_format(format)? {
-        ResponseFormat::JsonSchema { schema, .. } => Some(OutputFormat::JsonSchema { schema: schema.clone() }),
-        ResponseFormat::JsonObject => None,
-        ResponseFormat::JsonObjectWithSchema(_) => {
+        ResponseFormat::Schema { schema, .. } => Some(OutputFormat::JsonSchema { schema: schema.clone() }),
+        ResponseFormat::AnyObject => None,
+        ResponseFormat::ObjectWithSchema(_) => {
             return Err(Api::Anthropic.check_mode(Mode::JsonSchema).err().unwrap_or_default());
         }
     })

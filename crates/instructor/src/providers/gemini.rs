@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Api, FragmentCache, ResponseFormat, ToolChoice, arguments_object, called_function, chat_response_format,
+    Api, ChatTool, FragmentCache, ResponseFormat, ToolChoice, arguments_object, called_function, chat_response_format,
     chat_tool_choice, chat_tools, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
@@ -139,7 +139,7 @@ impl Gemini {
 fn translate_tools(tools: &Value, subset: bool) -> Result<Vec<Tool>, String> {
     let declarations = chat_tools(tools)?
         .into_iter()
-        .map(|(name, description, parameters, _strict)| {
+        .map(|ChatTool { name, description, parameters, .. }| {
             let (json_schema, openapi) =
                 if subset { (None, Some(raw(&openapi_schema(parameters)?)?)) } else { (Some(raw(parameters)?), None) };
             Ok(FunctionDeclaration {
@@ -172,8 +172,8 @@ fn translate_tool_choice(choice: &Value) -> Result<ToolConfig, String> {
 /// JSON replies: `responseMimeType`, and the schema when the mode attaches one.
 fn translate_format(format: &Value, subset: bool) -> Result<GenerationConfig, String> {
     let schema = match chat_response_format(format)? {
-        ResponseFormat::JsonObject => None,
-        ResponseFormat::JsonObjectWithSchema(schema) | ResponseFormat::JsonSchema { schema, .. } => Some(schema),
+        ResponseFormat::AnyObject => None,
+        ResponseFormat::ObjectWithSchema(schema) | ResponseFormat::Schema { schema, .. } => Some(schema),
     };
     let mut config = GenerationConfig { response_mime_type: Some("application/json".to_owned()), ..Default::default() };
     match schema {
@@ -571,7 +571,7 @@ mod tests {
             })
         );
         let recursive = json!({"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"});
-        assert!(openapi_schema(&recursive).unwrap_err().contains("recursive"));
+        assert!(openapi_schema(&recursive).expect_err("recursive").contains("recursive"));
     }
 
     #[test]

@@ -177,8 +177,16 @@ pub(crate) fn arguments_object(arguments: &str) -> Value {
     }
 }
 
-/// The `tools` fragment in the chat-completions shape, as (name, description, parameters, strict).
-pub(crate) fn chat_tools(tools: &Value) -> Result<Vec<(&str, Option<&str>, &Value, bool)>, String> {
+/// One tool of the `tools` fragment in the chat-completions shape.
+pub(crate) struct ChatTool<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub parameters: &'a Value,
+    pub strict: bool,
+}
+
+/// The `tools` fragment in the chat-completions shape.
+pub(crate) fn chat_tools(tools: &Value) -> Result<Vec<ChatTool<'_>>, String> {
     let list = tools.as_array().ok_or("`tools` is not a list")?;
     list.iter()
         .map(|tool| {
@@ -189,7 +197,7 @@ pub(crate) fn chat_tools(tools: &Value) -> Result<Vec<(&str, Option<&str>, &Valu
                 std::sync::LazyLock::new(|| serde_json::json!({"type": "object", "properties": {}}));
             let parameters = f.get("parameters").unwrap_or(&EMPTY_OBJECT);
             let strict = f.get("strict").and_then(Value::as_bool).unwrap_or(false);
-            Ok((name, description, parameters, strict))
+            Ok(ChatTool { name, description, parameters, strict })
         })
         .collect()
 }
@@ -220,22 +228,22 @@ pub(crate) fn chat_tool_choice(choice: &Value) -> Result<ToolChoice, String> {
 #[derive(Debug, Clone)]
 pub(crate) enum ResponseFormat<'a> {
     /// `{"type":"json_object"}`: JSON, schema (if any) in the prompt.
-    JsonObject,
+    AnyObject,
     /// `{"type":"json_object","schema":...}`.
-    JsonObjectWithSchema(&'a Value),
+    ObjectWithSchema(&'a Value),
     /// `{"type":"json_schema","json_schema":{name, description, schema, strict}}`.
-    JsonSchema { name: &'a str, description: Option<&'a str>, schema: &'a Value, strict: bool },
+    Schema { name: &'a str, description: Option<&'a str>, schema: &'a Value, strict: bool },
 }
 
 pub(crate) fn chat_response_format(format: &Value) -> Result<ResponseFormat<'_>, String> {
     match format.get("type").and_then(Value::as_str) {
         Some("json_object") => Ok(match format.get("schema") {
-            Some(schema) => ResponseFormat::JsonObjectWithSchema(schema),
-            None => ResponseFormat::JsonObject,
+            Some(schema) => ResponseFormat::ObjectWithSchema(schema),
+            None => ResponseFormat::AnyObject,
         }),
         Some("json_schema") => {
             let spec = format.get("json_schema").ok_or("json_schema without `json_schema`")?;
-            Ok(ResponseFormat::JsonSchema {
+            Ok(ResponseFormat::Schema {
                 name: spec.get("name").and_then(Value::as_str).unwrap_or("response"),
                 description: spec.get("description").and_then(Value::as_str).filter(|d| !d.is_empty()),
                 schema: spec.get("schema").ok_or("json_schema without a schema")?,

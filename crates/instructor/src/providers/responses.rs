@@ -7,8 +7,8 @@ use std::fmt;
 use serde_json::Value;
 
 use super::{
-    FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format, chat_tool_choice,
-    chat_tools, system_text, text_of,
+    ChatTool, FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format,
+    chat_tool_choice, chat_tools, system_text, text_of,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{HttpTransport, decode_error};
@@ -91,7 +91,7 @@ impl OpenAiResponses {
 fn translate_tools(tools: &Value) -> Result<Vec<Tool>, String> {
     chat_tools(tools)?
         .into_iter()
-        .map(|(name, description, parameters, strict)| {
+        .map(|ChatTool { name, description, parameters, strict }| {
             Ok(Tool {
                 kind: "function".to_owned(),
                 name: name.to_owned(),
@@ -115,15 +115,15 @@ fn translate_tool_choice(choice: &Value) -> Result<ToolChoice, String> {
 fn translate_format(format: &Value) -> Result<TextFormat, String> {
     let raw = |v: &Value| RawJson::new(v).map_err(|e| e.to_string());
     Ok(match chat_response_format(format)? {
-        ResponseFormat::JsonObject => TextFormat::JsonObject,
+        ResponseFormat::AnyObject => TextFormat::JsonObject,
         // The schema-attached JSON mode: the schema, not enforced strictly.
-        ResponseFormat::JsonObjectWithSchema(schema) => TextFormat::JsonSchema {
+        ResponseFormat::ObjectWithSchema(schema) => TextFormat::JsonSchema {
             name: format_name(schema.get("title").and_then(Value::as_str).unwrap_or("response")),
             schema: raw(schema)?,
             strict: Some(false),
             description: None,
         },
-        ResponseFormat::JsonSchema { name, description, schema, strict } => TextFormat::JsonSchema {
+        ResponseFormat::Schema { name, description, schema, strict } => TextFormat::JsonSchema {
             name: format_name(name),
             schema: raw(schema)?,
             strict: Some(strict),

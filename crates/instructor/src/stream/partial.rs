@@ -75,6 +75,7 @@ impl<T> fmt::Debug for Partial<T> {
 
 /// An item of [`Chat::create_partial`](crate::Chat::create_partial)'s stream.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // `Complete` comes once per stream; boxing it would cost every caller a deref
 pub enum PartialEvent<T> {
     /// The value changed.
     Partial(Partial<T>),
