@@ -57,7 +57,7 @@ def _kind(v):
     if v is None:
         return "null"
     if isinstance(v, bool):
-        return "bool"
+        return "boolean"
     if isinstance(v, (int, float)):
         return "number"
     if isinstance(v, str):
@@ -116,7 +116,7 @@ def json_text(v) -> str:
     kind = _kind(v)
     if kind == "null":
         return "null"
-    if kind == "bool":
+    if kind == "boolean":
         return "true" if v else "false"
     if kind == "number":
         return _float_text(v) if isinstance(v, float) else str(v)
@@ -375,8 +375,14 @@ def main() -> int:
             return 2
         servers.append({"name": name, "base_url": base, "model": model})
     cases = load_cases(args.cases, args.seed_names)
-    validator = "jsonschema " + _jsonschema.__version__ if _jsonschema is not None and hasattr(
-        _jsonschema, "__version__") else ("jsonschema" if _jsonschema is not None else "built-in")
+    validator = "built-in"
+    if _jsonschema is not None:
+        try:
+            from importlib.metadata import version
+
+            validator = f"jsonschema {version('jsonschema')}"
+        except Exception:  # noqa: BLE001
+            validator = "jsonschema"
     print(f"{len(cases)} cases, max_tokens {args.max_tokens}, validator {validator}", file=sys.stderr)
     for s in servers:
         print(f"  {s['name']}: {s['base_url']} (model {s['model']})", file=sys.stderr)
