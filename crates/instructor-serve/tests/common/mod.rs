@@ -101,6 +101,39 @@ impl Running {
         (status, events)
     }
 
+    /// POSTs JSON to `path` with extra headers; the status and the JSON body.
+    pub async fn post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.url)).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.body(body.to_string()).send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+    }
+
+    /// POSTs a streamed request to `path`; every event as (its `event:` name, its data as JSON).
+    pub async fn post_events(&self, path: &str, body: &Value) -> (u16, Vec<(Option<String>, Value)>) {
+        let response =
+            self.http.post(format!("{}{path}", self.url)).body(body.to_string()).send().await.expect("answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        if status != 200 {
+            return (status, vec![(None, serde_json::from_str(&text).unwrap_or(Value::String(text)))]);
+        }
+        let events = text
+            .split("\n\n")
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| {
+                let name = e.lines().find_map(|l| l.strip_prefix("event: ")).map(str::to_owned);
+                let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or_else(|| panic!("no data: {e:?}"));
+                (name, serde_json::from_str(data).unwrap_or_else(|err| panic!("{err}: {data}")))
+            })
+            .collect();
+        (status, events)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(format!("{}{path}", self.url)).send().await.expect("the server answers");
         let status = response.status().as_u16();
