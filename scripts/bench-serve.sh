@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A bounded load test on loopback, in one run: `instructor serve` and llama-cpp-python's server on
+# A bounded load test on loopback, in one run: `instructor serve` through each of its dialects
+# (chat completions, OpenAI's Responses, Anthropic's Messages) and llama-cpp-python's server on
 # the same GGUF with 2 threads, each given the same load (default 200 requests at 8 concurrent,
 # the seed extraction with a JSON Schema, max_tokens 16) by crates/instructor-serve/examples/load.rs.
 # Then `instructor serve --queue 2` under the same load, to show a full queue answered 429.
@@ -31,9 +32,9 @@ wait_for() {
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 
-run_ours() { # label, extra serve flags...
-  local label=$1
-  shift
+run_ours() { # label, dialect, extra serve flags...
+  local label=$1 dialect=$2
+  shift 2
   local port
   port=$(free_port)
   target/release/instructor serve --model-path "$model" --port "$port" --threads 2 "$@" 2>/dev/null &
@@ -41,13 +42,15 @@ run_ours() { # label, extra serve flags...
   pids+=("$pid")
   wait_for "http://127.0.0.1:$port/health"
   "$load" --url "http://127.0.0.1:$port/v1" --model SmolLM2-135M-Instruct.Q4_1 --requests "$requests" \
-    --concurrency "$concurrency" --max-tokens "$max_tokens" --format "$format" --label "$label"
+    --concurrency "$concurrency" --max-tokens "$max_tokens" --format "$format" --label "$label" --dialect "$dialect"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 }
 
 results=$(mktemp)
-run_ours "instructor serve" >>"$results"
+run_ours "instructor serve" chat >>"$results"
+run_ours "  via /v1/responses" responses >>"$results"
+run_ours "  via /v1/messages" messages >>"$results"
 
 venv=${INSTRUCTOR_LLAMA_VENV:-}
 [ -n "$venv" ] || { [ -x /tmp/bench-venv/bin/python ] && venv=/tmp/bench-venv; } || venv=target/llama-venv
@@ -64,7 +67,7 @@ else
   echo "llama-cpp-python's server is not installed (scripts/test-reverse-llama-cpp.sh installs it): skipped" >&2
 fi
 
-run_ours "instructor serve --queue 2" --queue 2 >>"$results"
+run_ours "instructor serve --queue 2" chat --queue 2 >>"$results"
 
 python3 - "$results" <<'PY'
 import json, sys
@@ -78,6 +81,9 @@ for r in rows:
     print(f"{r['label']:28}" + "".join(cells))
 bad = [r["label"] for r in rows if r["status_5xx"] or r["transport_errors"] or r["other_4xx"]]
 ours = rows[0]
+for r in rows[1:3]:
+    ratio = r["throughput_rps"] / ours["throughput_rps"] if ours["throughput_rps"] else 0
+    print(f"throughput {r['label'].strip()} vs chat completions: {ratio:.2f}x (target >= 0.95)")
 if bad or ours["failures"]:
     print(f"FAILED: 5xx, transport errors or unexpected 4xx from {bad}, or failures from ours: {ours['failures']}")
     sys.exit(1)

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 venv=${INSTRUCTOR_PY_VENV:-$HOME/.cache/instructor/py-venv}
 started=$SECONDS
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.40' 'instructor>=1.10' pydantic jsonschema
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.40' 'instructor>=1.10' pydantic jsonschema \
+  anthropic google-genai 'pydantic-ai-slim[anthropic,openai]'
 echo "venv ready in $((SECONDS - started)) s" >&2
 
 started=$SECONDS

@@ -1,7 +1,8 @@
-//! A bounded load test for any OpenAI-compatible chat-completions server on loopback: N requests
-//! at C concurrent, each the seed extraction with a small `max_tokens`; prints one JSON line with
-//! latency percentiles, throughput and failure counts. `scripts/bench-serve.sh` runs it against
-//! `instructor serve` and llama-cpp-python's server in the same run.
+//! A bounded load test for a server on loopback: N requests at C concurrent, each the seed
+//! extraction with a small `max_tokens`, in one of three dialects (`--dialect chat` for chat
+//! completions, `responses` for OpenAI's Responses API, `messages` for Anthropic's); prints one
+//! JSON line with latency percentiles, throughput and failure counts. `scripts/bench-serve.sh`
+//! runs it against `instructor serve` (every dialect) and llama-cpp-python's server in one run.
 //!
 //! ```sh
 //! cargo run --release -p instructor-serve --example load -- \
@@ -24,6 +25,7 @@ struct Options {
     max_tokens: u32,
     format: String,
     label: String,
+    dialect: String,
 }
 
 fn options() -> Result<Options, String> {
@@ -35,6 +37,7 @@ fn options() -> Result<Options, String> {
         max_tokens: 16,
         format: "schema".into(),
         label: "server".into(),
+        dialect: "chat".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -48,10 +51,52 @@ fn options() -> Result<Options, String> {
             "--max-tokens" => o.max_tokens = number(&value)? as u32,
             "--format" => o.format = value,
             "--label" => o.label = value,
+            "--dialect" => o.dialect = value,
             other => return Err(format!("unknown flag {other}")),
         }
     }
     Ok(o)
+}
+
+fn schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    })
+}
+
+/// The path and body of the seed extraction in `o.dialect`.
+fn request(o: &Options) -> Result<(&'static str, Value), String> {
+    let system = "You are a world class extractor";
+    let user = "Extract the following entities: \"Jason is 20\"";
+    let schema = o.format == "schema";
+    match o.dialect.as_str() {
+        "chat" => Ok(("/chat/completions", body(o))),
+        "responses" => {
+            let mut body = json!({"model": o.model, "instructions": system, "input": user,
+                                  "max_output_tokens": o.max_tokens, "temperature": 0, "store": false});
+            if schema {
+                body["text"] = json!({"format": {"type": "json_schema", "name": "UserDetails", "schema": schema()}});
+            }
+            Ok(("/responses", body))
+        }
+        "messages" => {
+            let mut body = json!({"model": o.model, "system": system, "max_tokens": o.max_tokens,
+                                  "messages": [{"role": "user", "content": user}]});
+            if schema {
+                body["output_config"] = json!({"format": {"type": "json_schema", "schema": schema()}});
+            }
+            Ok(("/messages", body))
+        }
+        other => Err(format!("unknown dialect {other} (chat, responses, messages)")),
+    }
+}
+
+/// Reply tokens, as each dialect reports them.
+fn completion_tokens(reply: &Value) -> u64 {
+    let usage = &reply["usage"];
+    usage["completion_tokens"].as_u64().or(usage["output_tokens"].as_u64()).unwrap_or(0)
 }
 
 fn body(o: &Options) -> Value {
@@ -65,11 +110,7 @@ fn body(o: &Options) -> Value {
         "temperature": 0,
     });
     if o.format == "schema" {
-        body["response_format"] = json!({"type": "json_object", "schema": {
-            "type": "object",
-            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-            "required": ["name", "age"],
-        }});
+        body["response_format"] = json!({"type": "json_object", "schema": schema()});
     }
     body
 }
@@ -96,8 +137,15 @@ async fn main() {
         }
     };
     let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().expect("an HTTP client");
-    let url = format!("{}/chat/completions", o.url.trim_end_matches('/'));
-    let payload = body(&o).to_string();
+    let (path, payload) = match request(&o) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+    };
+    let url = format!("{}{path}", o.url.trim_end_matches('/'));
+    let payload = payload.to_string();
     // One warm-up request (grammar caches, first context).
     http.post(&url).header("content-type", "application/json").body(payload.clone()).send().await.ok();
 
@@ -128,7 +176,7 @@ async fn main() {
                             tally.ok += 1;
                             tally.latencies.push(elapsed);
                             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                            tally.completion_tokens += v["usage"]["completion_tokens"].as_u64().unwrap_or(0);
+                            tally.completion_tokens += completion_tokens(&v);
                         }
                         (200, Err(_)) => tally.transport += 1,
                         (429, _) => tally.status_429 += 1,
@@ -164,6 +212,7 @@ async fn main() {
     };
     let summary = json!({
         "label": o.label,
+        "dialect": o.dialect,
         "format": o.format,
         "requests": o.requests,
         "concurrency": o.concurrency,
