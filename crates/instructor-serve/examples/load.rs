@@ -70,13 +70,13 @@ fn schema() -> Value {
 fn request(o: &Options) -> Result<(&'static str, Value), String> {
     let system = "You are a world class extractor";
     let user = "Extract the following entities: \"Jason is 20\"";
-    let schema = o.format == "schema";
+    let constrained = o.format == "schema";
     match o.dialect.as_str() {
         "chat" => Ok(("/chat/completions", body(o))),
         "responses" => {
             let mut body = json!({"model": o.model, "instructions": system, "input": user,
                                   "max_output_tokens": o.max_tokens, "temperature": 0, "store": false});
-            if schema {
+            if constrained {
                 body["text"] = json!({"format": {"type": "json_schema", "name": "UserDetails", "schema": schema()}});
             }
             Ok(("/responses", body))
@@ -84,7 +84,7 @@ fn request(o: &Options) -> Result<(&'static str, Value), String> {
         "messages" => {
             let mut body = json!({"model": o.model, "system": system, "max_tokens": o.max_tokens,
                                   "messages": [{"role": "user", "content": user}]});
-            if schema {
+            if constrained {
                 body["output_config"] = json!({"format": {"type": "json_schema", "schema": schema()}});
             }
             Ok(("/messages", body))
