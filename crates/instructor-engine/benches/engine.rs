@@ -64,10 +64,11 @@ fn main() {
         },
         "required": ["people"]
     });
-    let free = Sampling { max_tokens: 128, ..Sampling::default() };
-    let constrained = Sampling { max_tokens: 400, ..Sampling::default() };
+    let free = Sampling { max_tokens: Some(128), ..Sampling::default() };
+    let constrained = Sampling { max_tokens: Some(400), ..Sampling::default() };
 
-    let _warm = engine.generate(&short, &Constraint::None, &Sampling { max_tokens: 8, ..Sampling::default() }, None);
+    let _warm =
+        engine.generate(&short, &Constraint::None, &Sampling { max_tokens: Some(8), ..Sampling::default() }, None);
     let mut prefill = Vec::new();
     let mut first_token = Vec::new();
     let mut first_token_constrained = Vec::new();
@@ -79,7 +80,7 @@ fn main() {
         // Cold: nothing cached, the whole prompt evaluated (as llama-cpp-python after `reset()`).
         engine.clear_cache();
         let g = engine
-            .generate(&short, &Constraint::None, &Sampling { max_tokens: 1, ..Sampling::default() }, None)
+            .generate(&short, &Constraint::None, &Sampling { max_tokens: Some(1), ..Sampling::default() }, None)
             .expect("gen");
         prefill.push(ms(g.prompt_time));
         first_token.push(ms(g.first_token_time));
@@ -89,14 +90,14 @@ fn main() {
             .generate(
                 &short,
                 &Constraint::JsonSchema(schema.clone()),
-                &Sampling { max_tokens: 1, ..Sampling::default() },
+                &Sampling { max_tokens: Some(1), ..Sampling::default() },
                 None,
             )
             .expect("gen");
         first_token_constrained.push(ms(g.first_token_time));
         // Warm: an earlier request with the same system prompt and instruction, then a new text.
         engine.clear_cache();
-        let one = Sampling { max_tokens: 1, ..Sampling::default() };
+        let one = Sampling { max_tokens: Some(1), ..Sampling::default() };
         engine.generate(&shared[0], &Constraint::None, &one, None).expect("gen");
         let g = engine
             .generate(&shared[1 + run % (shared.len() - 1)], &Constraint::JsonSchema(schema.clone()), &one, None)

@@ -73,9 +73,13 @@ pub struct Sampling {
     pub presence_penalty: Option<f32>,
     /// Seed for non-greedy sampling.
     pub seed: u32,
-    /// The most tokens to generate.
-    pub max_tokens: u32,
+    /// The most tokens to generate; `None`: whatever the context has room for after the prompt,
+    /// up to [`DEFAULT_MAX_TOKENS`].
+    pub max_tokens: Option<u32>,
 }
+
+/// The reply allowance when a request sets none: room for real documents, within the context.
+pub const DEFAULT_MAX_TOKENS: u32 = 2048;
 
 /// How many recent tokens the penalties look back over (llama.cpp's default).
 pub const PENALTY_WINDOW: i32 = 64;
@@ -90,7 +94,7 @@ impl Default for Sampling {
             frequency_penalty: None,
             presence_penalty: None,
             seed: 0,
-            max_tokens: 512,
+            max_tokens: None,
         }
     }
 }
@@ -322,6 +326,24 @@ impl Engine {
         self.matcher(constraint).is_ok()
     }
 
+    /// What of `constraint` the grammar cannot enforce (llguidance's warnings: keywords it does
+    /// not implement, such as `if`/`then` or `uniqueItems`, and formats it does not know), or
+    /// the error when it does not compile at all. A reply to such a schema must be validated
+    /// against it after generation.
+    ///
+    /// ```no_run
+    /// # fn run(engine: &instructor_engine::Engine) {
+    /// use instructor_engine::Constraint;
+    /// let schema = serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}},
+    ///     "if": {"required": ["a"]}, "then": {"required": ["b"]}});
+    /// let unenforced = engine.unenforced(&Constraint::JsonSchema(schema)).unwrap();
+    /// assert!(unenforced.iter().any(|w| w.contains("if")));
+    /// # }
+    /// ```
+    pub fn unenforced(&self, constraint: &Constraint) -> Result<Vec<String>, EngineError> {
+        Ok(self.matcher(constraint)?.map(|mut m| m.grammar_warnings()).unwrap_or_default())
+    }
+
     /// Compiles a constraint into a matcher, failing on schemas llguidance cannot use.
     fn matcher(&self, constraint: &Constraint) -> Result<Option<Matcher>, EngineError> {
         let grammar = match constraint {
@@ -373,12 +395,22 @@ impl Engine {
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
         let train_ctx = inner.model.n_ctx_train().max(512);
         let n_ctx = inner.options.context.min(train_ctx);
-        let needed = tokens.len() as u64 + u64::from(sampling.max_tokens) + 1;
+        let room = u64::from(n_ctx).saturating_sub(tokens.len() as u64 + 1);
+        let max_tokens = match sampling.max_tokens {
+            Some(n) => n,
+            None if room == 0 => {
+                return Err(EngineError::Prompt(format!(
+                    "{} prompt tokens leave no room for a reply in the {n_ctx}-token context",
+                    tokens.len()
+                )));
+            }
+            None => room.min(u64::from(DEFAULT_MAX_TOKENS)) as u32,
+        };
+        let needed = tokens.len() as u64 + u64::from(max_tokens) + 1;
         if needed > u64::from(n_ctx) {
             return Err(EngineError::Prompt(format!(
-                "{} prompt tokens + {} to generate exceed the {n_ctx}-token context",
-                tokens.len(),
-                sampling.max_tokens
+                "{} prompt tokens + {max_tokens} to generate exceed the {n_ctx}-token context",
+                tokens.len()
             )));
         }
         let mut slot = self.take_slot(&tokens, needed as u32, n_ctx)?;
@@ -439,7 +471,7 @@ impl Engine {
         let mut generated = 0u32;
         let mut stop = Stop::Length;
         let mut logits_index = batch.n_tokens() - 1;
-        while generated < sampling.max_tokens {
+        while generated < max_tokens {
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 stop = Stop::Cancelled;
                 break;
@@ -549,43 +581,151 @@ fn chatml() -> Result<LlamaChatTemplate, EngineError> {
     LlamaChatTemplate::new("chatml").map_err(|e| EngineError::Prompt(e.to_string()))
 }
 
-/// The grammar to generate from: no free whitespace between JSON tokens and objects closed
-/// unless the schema says otherwise (a tiny model would otherwise wander into endless blanks
-/// or invent keys until the token limit), and unknown formats tolerated rather than fatal.
-/// The reply is still validated against the caller's schema as it was.
+/// Whitespace the grammar allows between JSON tokens: a space, or a line break or two and up to
+/// 20 spaces or tabs of indentation. The model may lay JSON out the way it saw it in training
+/// (which its values follow), but cannot wander into endless blanks; replies handed out are
+/// compacted again (see [`JsonCompactor`]).
+pub(crate) const JSON_WHITESPACE: &str = r"(?:\x20|\x0A{1,2}[\x20\x09]{0,20})";
+
+/// The grammar to generate from: bounded whitespace between JSON tokens, objects closed unless
+/// the schema opens them (a tiny model would otherwise invent keys until the token limit),
+/// integers bounded like llama.cpp's, and unknown keywords and formats tolerated rather than
+/// fatal (the caller is told which, see [`Engine::unenforced`]). The reply is still validated
+/// against the caller's schema as it was.
 fn compact(mut schema: Value) -> Value {
-    close_objects(&mut schema);
+    close_objects(&mut schema, true);
+    bound_integers(&mut schema);
+    let options = json!({"whitespace_flexible": false, "whitespace_pattern": JSON_WHITESPACE, "lenient": true});
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("$schema");
-        obj.entry("x-guidance").or_insert_with(|| json!({"whitespace_flexible": false, "lenient": true}));
+        obj.entry("x-guidance").or_insert(options);
     } else if schema == Value::Bool(true) {
         // `true` allows anything; generate an object.
-        schema = json!({"x-guidance": {"whitespace_flexible": false, "lenient": true}});
+        schema = json!({"x-guidance": options});
     }
     schema
 }
 
-fn close_objects(schema: &mut Value) {
+/// Keywords that describe an object's properties apart from `properties` itself: an object with
+/// any of them is not closed, since closing it could forbid what they allow (properties declared
+/// only in `oneOf` branches, say) and make a satisfiable schema unsatisfiable.
+const OPEN_BY_COMPOSITION: [&str; 9] =
+    ["allOf", "anyOf", "oneOf", "$ref", "if", "then", "else", "dependentSchemas", "unevaluatedProperties"];
+
+/// Adds `additionalProperties: false` to object schemas that describe all their properties
+/// themselves. `closable` is false inside `allOf` (a branch's object is merged with the others',
+/// so it must allow their properties).
+fn close_objects(schema: &mut Value, closable: bool) {
     let Some(obj) = schema.as_object_mut() else { return };
     let is_object = obj.get("type").and_then(Value::as_str) == Some("object") || obj.contains_key("properties");
-    if is_object && !obj.contains_key("additionalProperties") && !obj.contains_key("patternProperties") {
+    let composed = OPEN_BY_COMPOSITION.iter().any(|k| obj.contains_key(*k));
+    if closable
+        && is_object
+        && !composed
+        && !obj.contains_key("additionalProperties")
+        && !obj.contains_key("patternProperties")
+    {
         obj.insert("additionalProperties".to_owned(), Value::Bool(false));
     }
+    // Branches of an object that has properties of its own must allow those.
+    let own_properties = obj.contains_key("properties");
     for (key, sub) in obj.iter_mut() {
         match key.as_str() {
             "properties" | "$defs" | "definitions" => {
                 if let Some(map) = sub.as_object_mut() {
-                    map.values_mut().for_each(close_objects);
+                    map.values_mut().for_each(|s| close_objects(s, true));
                 }
             }
-            "items" | "additionalProperties" | "not" => close_objects(sub),
-            "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+            "items" | "additionalProperties" => close_objects(sub, true),
+            "anyOf" | "oneOf" => {
                 if let Some(list) = sub.as_array_mut() {
-                    list.iter_mut().for_each(close_objects);
+                    list.iter_mut().for_each(|s| close_objects(s, !own_properties));
+                }
+            }
+            "allOf" => {
+                if let Some(list) = sub.as_array_mut() {
+                    list.iter_mut().for_each(|s| close_objects(s, false));
+                }
+            }
+            "prefixItems" => {
+                if let Some(list) = sub.as_array_mut() {
+                    list.iter_mut().for_each(|s| close_objects(s, true));
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// The largest integer magnitude generated when a schema sets no bounds (JavaScript's safe
+/// integers, 16 digits): llama.cpp caps integer literals likewise, and without a cap a greedy
+/// small model can write digits until the token limit.
+const INTEGER_BOUND: i64 = 9_007_199_254_740_991;
+
+fn bound_integers(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            let integer = match obj.get("type") {
+                Some(Value::String(t)) => t == "integer",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            if integer {
+                let no_min = !obj.contains_key("minimum") && !obj.contains_key("exclusiveMinimum");
+                let no_max = !obj.contains_key("maximum") && !obj.contains_key("exclusiveMaximum");
+                if no_min {
+                    obj.insert("minimum".into(), json!(-INTEGER_BOUND));
+                }
+                if no_max {
+                    obj.insert("maximum".into(), json!(INTEGER_BOUND));
+                }
+            }
+            for (key, sub) in obj.iter_mut() {
+                // Values of `enum`, `const`, `default` and `examples` are data, not schemas.
+                if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
+                    bound_integers(sub);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// Drops the whitespace between JSON tokens as text streams through (strings are left alone), so
+/// that a reply the model laid out over lines is handed out compact, piece by piece.
+#[derive(Debug, Default, Clone)]
+pub struct JsonCompactor {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonCompactor {
+    /// The compact form of the next piece.
+    ///
+    /// ```
+    /// let mut c = instructor_engine::JsonCompactor::default();
+    /// let out: String = ["{\n  \"name\": \"Ja", "son  Doe\",\n", "  \"age\": 20\n}"].iter().map(|p| c.push(p)).collect();
+    /// assert_eq!(out, r#"{"name":"Jason  Doe","age":20}"#);
+    /// ```
+    pub fn push(&mut self, piece: &str) -> String {
+        let mut out = String::with_capacity(piece.len());
+        for c in piece.chars() {
+            if self.in_string {
+                out.push(c);
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == '"' {
+                    self.in_string = false;
+                }
+            } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+                self.in_string = c == '"';
+                out.push(c);
+            }
+        }
+        out
     }
 }
 

@@ -12,7 +12,7 @@ use instructor::{
 use serde_json::{Value, json};
 
 use crate::EngineError;
-use crate::engine::{Constraint, Engine, Sampling, Stop};
+use crate::engine::{Constraint, Engine, JsonCompactor, Sampling, Stop};
 
 /// What the reply must be, read off the request.
 #[derive(Debug, PartialEq)]
@@ -218,20 +218,8 @@ fn transcript(request: &CompletionRequest) -> Vec<(String, String)> {
 }
 
 impl Engine {
-    /// Answers a chat-completions request (blocking).
-    pub fn complete_blocking(&self, request: &CompletionRequest) -> Result<ChatCompletion, EngineError> {
-        self.complete_streaming(request, None, &mut |_| {})
-    }
-
-    /// As [`complete_blocking`](Self::complete_blocking), handing out the reply as it is
-    /// generated: text for a text reply, the arguments of a forced tool call. (Several tool calls
-    /// are one grammar-constrained array, handed out whole at the end.)
-    pub fn complete_streaming(
-        &self,
-        request: &CompletionRequest,
-        cancel: Option<&AtomicBool>,
-        on_delta: &mut dyn FnMut(CompletionDelta),
-    ) -> Result<ChatCompletion, EngineError> {
+    /// What the reply must be, and the grammar that holds it to that.
+    fn plan_and_constraint(&self, request: &CompletionRequest) -> (Plan, Constraint) {
         let plan = match plan(request) {
             Plan::Inferred(_, fallback) if !self.reads_prompt_schemas() => Plan::Text(fallback),
             plan => plan,
@@ -249,6 +237,31 @@ impl Engine {
             Plan::Tools { tools, required: true } => Constraint::JsonSchema(calls_schema(tools)),
             Plan::Tools { tools, required: false } => Constraint::JsonOrText(calls_schema(tools)),
         };
+        (plan, constraint)
+    }
+
+    /// What of a request's schema (its response format's, or its forced tool's) the grammar
+    /// cannot enforce, as [`Engine::unenforced`] says; or the error when it cannot be used.
+    pub fn unenforced_in(&self, request: &CompletionRequest) -> Result<Vec<String>, EngineError> {
+        let (_, constraint) = self.plan_and_constraint(request);
+        self.unenforced(&constraint)
+    }
+
+    /// Answers a chat-completions request (blocking).
+    pub fn complete_blocking(&self, request: &CompletionRequest) -> Result<ChatCompletion, EngineError> {
+        self.complete_streaming(request, None, &mut |_| {})
+    }
+
+    /// As [`complete_blocking`](Self::complete_blocking), handing out the reply as it is
+    /// generated: text for a text reply, the arguments of a forced tool call. (Several tool calls
+    /// are one grammar-constrained array, handed out whole at the end.)
+    pub fn complete_streaming(
+        &self,
+        request: &CompletionRequest,
+        cancel: Option<&AtomicBool>,
+        on_delta: &mut dyn FnMut(CompletionDelta),
+    ) -> Result<ChatCompletion, EngineError> {
+        let (plan, constraint) = self.plan_and_constraint(request);
         let extra = |name: &str| request.extra.get(name).and_then(Value::as_f64).map(|v| v as f32);
         let sampling = Sampling {
             temperature: request.temperature,
@@ -258,7 +271,7 @@ impl Engine {
             frequency_penalty: extra("frequency_penalty"),
             presence_penalty: extra("presence_penalty"),
             seed: request.seed.map_or(0, |s| s as u32),
-            max_tokens: request.max_tokens.unwrap_or(512),
+            max_tokens: request.max_tokens,
         };
         let mut messages = transcript(request);
         if let Constraint::JsonSchema(schema) | Constraint::FencedJson(schema) = &constraint {
@@ -280,10 +293,27 @@ impl Engine {
             }
         }
         let prompt = self.prompt(&messages)?;
+        // JSON the model laid out over lines is handed out compact; free text and fenced blocks
+        // as written.
+        let json_reply = match &constraint {
+            Constraint::JsonSchema(_) | Constraint::JsonObject => true,
+            Constraint::JsonOrText(_) | Constraint::FencedJson(_) | Constraint::None => false,
+        };
+        let mut compactor = JsonCompactor::default();
         let mut first = true;
         // `auto` with several tools: a reply in words streams; calls are handed out whole.
         let mut in_words: Option<bool> = None;
         let mut on_text = |text: &str| {
+            let compacted;
+            let text = if json_reply {
+                compacted = compactor.push(text);
+                if compacted.is_empty() {
+                    return;
+                }
+                compacted.as_str()
+            } else {
+                text
+            };
             let delta = match &plan {
                 Plan::Text(_) | Plan::Inferred(..) => {
                     CompletionDelta { content: Some(text.to_owned()), ..CompletionDelta::default() }
@@ -308,7 +338,10 @@ impl Engine {
             first = false;
             on_delta(delta);
         };
-        let generation = self.generate_streaming(&prompt, &constraint, &sampling, cancel, &mut on_text)?;
+        let mut generation = self.generate_streaming(&prompt, &constraint, &sampling, cancel, &mut on_text)?;
+        if json_reply {
+            generation.text = JsonCompactor::default().push(&generation.text);
+        }
         tracing::debug!(
             prompt_tokens = generation.prompt_tokens,
             completion_tokens = generation.completion_tokens,
@@ -327,7 +360,10 @@ impl Engine {
             Plan::Text(_) | Plan::Inferred(..) => message.content = Some(generation.text),
             Plan::Tool { name, .. } => {
                 message.tool_calls = vec![call(0, &name, generation.text)];
-                finish = FinishReason::ToolCalls;
+                // A call cut at the token limit is reported as cut, not as a finished call.
+                if generation.stop == Stop::End {
+                    finish = FinishReason::ToolCalls;
+                }
             }
             Plan::Tools { required: false, .. } if !generation.text.starts_with(['[', '{']) => {
                 message.content = Some(generation.text);

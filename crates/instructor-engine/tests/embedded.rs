@@ -97,7 +97,7 @@ fn a_cached_prompt_prefix_is_reused_and_never_changes_the_reply() {
     let schema = Constraint::JsonSchema(
         json!({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}),
     );
-    let sampling = Sampling { max_tokens: 40, ..Sampling::default() };
+    let sampling = Sampling { max_tokens: Some(40), ..Sampling::default() };
     let cold = engine.generate(&jason, &schema, &sampling, None).expect("cold");
     assert_eq!(cold.cached_tokens, 0);
     let other = engine.generate(&ann, &schema, &sampling, None).expect("other");
@@ -121,7 +121,7 @@ fn json_object_allows_any_object_not_just_the_empty_one() {
         .prompt(&[("user".into(), r#"Describe Jason, who is 20, as a JSON object with his name and age."#.into())])
         .expect("prompt");
     let g = engine()
-        .generate(&prompt, &Constraint::JsonObject, &Sampling { max_tokens: 60, ..Sampling::default() }, None)
+        .generate(&prompt, &Constraint::JsonObject, &Sampling { max_tokens: Some(60), ..Sampling::default() }, None)
         .expect("generates");
     let value: Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{e}: {}", g.text));
     assert!(value.as_object().is_some_and(|o| !o.is_empty()), "{}", g.text);

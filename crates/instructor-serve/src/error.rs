@@ -108,6 +108,11 @@ impl ApiError {
         }
     }
 
+    /// 422: the schema has parts the grammar cannot enforce, and the reply broke one of them.
+    pub fn unenforced(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", message).code("schema_not_enforced")
+    }
+
     /// 500: the server failed (never for a client's mistake).
     pub fn server(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)

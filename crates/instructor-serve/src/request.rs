@@ -32,6 +32,9 @@ pub(crate) struct Job {
     pub single_call: bool,
     /// The field holding the schema the grammar comes from, for errors.
     pub schema_param: &'static str,
+    /// The schema the reply must satisfy (the response format's, or the one forced tool's
+    /// parameters), for checking it where the grammar cannot enforce all of it.
+    pub schema: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -328,6 +331,8 @@ pub(crate) struct Draft {
 pub(crate) fn build(draft: Draft) -> Result<Job, ApiError> {
     let Draft { model, messages, format, tools, choice, single_call, .. } = draft;
     let names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+    let format_schema =
+        format.as_ref().and_then(|f| f.pointer("/json_schema/schema").or_else(|| f.get("schema"))).cloned();
     // Under `auto` the engine calls until a function has answered, then may answer in words.
     let answered = instructor_engine::tool_has_answered(&messages);
     // One tool to be called: a call forced by name, streamed as it is generated.
@@ -344,6 +349,16 @@ pub(crate) fn build(draft: Draft) -> Result<Job, ApiError> {
         Choice::Required => (Some(tools), Some(json!("required"))),
     };
     let tool_reply = tools.is_some();
+    let forced_name =
+        choice.as_ref().and_then(|c| c.pointer("/function/name")).and_then(Value::as_str).map(str::to_owned);
+    let schema = match (&tools, forced_name) {
+        (Some(tools), Some(name)) => tools
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.parameters.clone().unwrap_or_else(|| json!({"type": "object"}))),
+        (Some(_), None) => None,
+        (None, _) => format_schema,
+    };
     let tools = tools.map(|tools| {
         Value::Array(
             tools
@@ -381,6 +396,7 @@ pub(crate) fn build(draft: Draft) -> Result<Job, ApiError> {
         tool_reply,
         single_call,
         schema_param: if tool_reply { "tools" } else { "response_format" },
+        schema,
     })
 }
 

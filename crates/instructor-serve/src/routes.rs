@@ -274,6 +274,7 @@ async fn generate<D: Dialect>(app: Arc<App>, request: Request) -> Result<Respons
     let body = read_body(&parts.headers, body, app.max_body).await?;
     let (job, dialect) = D::parse(&body)?;
     app.check_model(&job.model)?;
+    let check = Check::new(&app.engine, &job)?;
     let Some(ticket) = app.queue.admit() else {
         tracing::warn!(running = app.queue.running(), waiting = app.queue.waiting(), "queue full");
         return Err(ApiError::busy());
@@ -295,7 +296,11 @@ async fn generate<D: Dialect>(app: Arc<App>, request: Request) -> Result<Respons
     // The slot is held until the engine is done, even if the client left.
     let held = (ticket, permit);
     if job.stream {
-        return stream(job, dialect, ids, engine, guard, held).await;
+        let mut response = stream(job, dialect, ids, engine, guard, held, check.clone()).await?;
+        if let Some(check) = &check {
+            response.headers_mut().insert("warning", check.header());
+        }
+        return Ok(response);
     }
     let flag = Arc::clone(&guard.flag);
     let schema_param = job.schema_param;
@@ -310,7 +315,14 @@ async fn generate<D: Dialect>(app: Arc<App>, request: Request) -> Result<Respons
         .map_err(|e| ApiError::server(format!("the generation task failed: {e}")))?
         .map_err(|e| ApiError::engine(&e, schema_param))?;
     log_done(&generated.completion, started);
-    Ok(response::json(StatusCode::OK, &dialect.reply(&ids, &generated)))
+    if let Some(check) = &check {
+        check.reply(&generated.completion)?;
+    }
+    let mut response = response::json(StatusCode::OK, &dialect.reply(&ids, &generated));
+    if let Some(check) = &check {
+        response.headers_mut().insert("warning", check.header());
+    }
+    Ok(response)
 }
 
 fn log_done(completion: &ChatCompletion, started: Instant) {
@@ -322,6 +334,66 @@ fn log_done(completion: &ChatCompletion, started: Instant) {
         ms = started.elapsed().as_millis() as u64,
         "done"
     );
+}
+
+/// The check of a reply against the parts of its schema the grammar cannot enforce (keywords
+/// llguidance does not implement, formats it does not know): the request is served, with a
+/// `Warning` header naming them, and a reply that breaks them is an error, never a 200.
+#[derive(Debug)]
+struct Check {
+    validator: jsonschema::Validator,
+    unenforced: Vec<String>,
+}
+
+impl Check {
+    /// `None` when the grammar enforces the whole schema (or there is none); a 400 when the
+    /// schema cannot be used at all.
+    fn new(engine: &Engine, job: &Job) -> Result<Option<Arc<Check>>, ApiError> {
+        let Some(schema) = &job.schema else { return Ok(None) };
+        let unenforced = engine.unenforced_in(&job.request).map_err(|e| ApiError::engine(&e, job.schema_param))?;
+        if unenforced.is_empty() {
+            return Ok(None);
+        }
+        tracing::warn!(unenforced = ?unenforced, "the grammar cannot enforce all of the schema; replies are checked after generation");
+        let validator = jsonschema::options()
+            .should_validate_formats(false)
+            .build(schema)
+            .map_err(|e| ApiError::invalid(job.schema_param, format!("the JSON Schema cannot be compiled: {e}")))?;
+        Ok(Some(Arc::new(Check { validator, unenforced })))
+    }
+
+    fn header(&self) -> HeaderValue {
+        let text =
+            format!("299 instructor \"not enforced while generating, checked after: {}\"", self.unenforced.join("; "))
+                .replace(|c: char| !c.is_ascii() || c.is_ascii_control(), " ");
+        HeaderValue::from_str(&text)
+            .unwrap_or_else(|_| HeaderValue::from_static("299 instructor \"schema partly unenforced\""))
+    }
+
+    /// The reply (text, or the first call's arguments) against the whole schema. A reply cut at
+    /// the token limit is reported as cut, not checked.
+    fn reply(&self, completion: &ChatCompletion) -> Result<(), ApiError> {
+        if completion.finish_reason() == Some(&instructor::FinishReason::Length) {
+            return Ok(());
+        }
+        let Some(message) = completion.message() else { return Ok(()) };
+        let text = match message.tool_calls.first() {
+            Some(call) => call.function.arguments.as_str(),
+            None => message.content.as_deref().unwrap_or_default(),
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| self.failed(&e.to_string()))?;
+        match self.validator.iter_errors(&value).next() {
+            Some(error) => Err(self.failed(&format!("{error} at '{}'", error.instance_path()))),
+            None => Ok(()),
+        }
+    }
+
+    fn failed(&self, why: &str) -> ApiError {
+        ApiError::unenforced(format!(
+            "the reply does not satisfy the schema ({why}); the grammar cannot enforce {}, so it was checked after generation",
+            self.unenforced.join("; ")
+        ))
+    }
 }
 
 /// What the blocking generation sends to the stream.
@@ -339,6 +411,7 @@ async fn stream<D: Dialect>(
     engine: Engine,
     mut guard: CancelOnDrop,
     held: impl Send + 'static,
+    check: Option<Arc<Check>>,
 ) -> Result<Response, ApiError> {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let flag = Arc::clone(&guard.flag);
@@ -383,7 +456,13 @@ async fn stream<D: Dialect>(
                 Some(Event::Done(Ok(generated))) => {
                     guard.finish();
                     span.in_scope(|| log_done(&generated.completion, started));
-                    for bytes in dialect.end(&generated) {
+                    // A reply that breaks what the grammar could not enforce ends in an error.
+                    let failed = check.as_ref().and_then(|c| c.reply(&generated.completion).err());
+                    let events = match failed {
+                        Some(error) => dialect.error_event(&error),
+                        None => dialect.end(&generated),
+                    };
+                    for bytes in events {
                         yield Ok(bytes);
                     }
                     break;
