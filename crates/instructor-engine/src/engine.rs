@@ -321,6 +321,14 @@ impl Engine {
         }
     }
 
+    /// How many tokens of reply the context has room for after `prompt` (already templated).
+    pub fn room_after(&self, prompt: &str) -> u32 {
+        let inner = &*self.inner;
+        let tokens = inner.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        let n_ctx = inner.options.context.min(inner.model.n_ctx_train().max(512));
+        u32::try_from(u64::from(n_ctx).saturating_sub(tokens.len() as u64 + 1)).unwrap_or(0)
+    }
+
     /// Whether `constraint` compiles to a grammar.
     pub(crate) fn can_use(&self, constraint: &Constraint) -> bool {
         self.matcher(constraint).is_ok()

@@ -240,6 +240,42 @@ impl Engine {
         (plan, constraint)
     }
 
+    /// The templated prompt the model reads for `request`.
+    fn prompt_for(
+        &self,
+        request: &CompletionRequest,
+        plan: &Plan,
+        constraint: &Constraint,
+    ) -> Result<String, EngineError> {
+        let mut messages = transcript(request);
+        if let Constraint::JsonSchema(schema) | Constraint::FencedJson(schema) = constraint {
+            // The grammar holds the reply to the schema; written out in the prompt as well, it
+            // only distracts a small model (which then copies phrases from it into the values).
+            for (_, text) in &mut messages {
+                if let Some(span) = schema_span(text, schema) {
+                    text.replace_range(span, "");
+                }
+            }
+        }
+        if let Plan::Tools { required, .. } = plan {
+            // Otherwise the model knows the functions only by the names the grammar allows.
+            if let Some(menu) = tool_menu(request, *required) {
+                match messages.first_mut() {
+                    Some((role, text)) if role == "system" => *text = format!("{text}\n\n{menu}"),
+                    _ => messages.insert(0, ("system".to_owned(), menu)),
+                }
+            }
+        }
+        self.prompt(&messages)
+    }
+
+    /// How many tokens of reply the context has room for after `request`'s prompt.
+    pub fn reply_room(&self, request: &CompletionRequest) -> Result<u32, EngineError> {
+        let (plan, constraint) = self.plan_and_constraint(request);
+        let prompt = self.prompt_for(request, &plan, &constraint)?;
+        Ok(self.room_after(&prompt))
+    }
+
     /// What of a request's schema (its response format's, or its forced tool's) the grammar
     /// cannot enforce, as [`Engine::unenforced`] says; or the error when it cannot be used.
     pub fn unenforced_in(&self, request: &CompletionRequest) -> Result<Vec<String>, EngineError> {
@@ -273,26 +309,7 @@ impl Engine {
             seed: request.seed.map_or(0, |s| s as u32),
             max_tokens: request.max_tokens,
         };
-        let mut messages = transcript(request);
-        if let Constraint::JsonSchema(schema) | Constraint::FencedJson(schema) = &constraint {
-            // The grammar holds the reply to the schema; written out in the prompt as well, it
-            // only distracts a small model (which then copies phrases from it into the values).
-            for (_, text) in &mut messages {
-                if let Some(span) = schema_span(text, schema) {
-                    text.replace_range(span, "");
-                }
-            }
-        }
-        if let Plan::Tools { required, .. } = &plan {
-            // Otherwise the model knows the functions only by the names the grammar allows.
-            if let Some(menu) = tool_menu(request, *required) {
-                match messages.first_mut() {
-                    Some((role, text)) if role == "system" => *text = format!("{text}\n\n{menu}"),
-                    _ => messages.insert(0, ("system".to_owned(), menu)),
-                }
-            }
-        }
-        let prompt = self.prompt(&messages)?;
+        let prompt = self.prompt_for(request, &plan, &constraint)?;
         // JSON the model laid out over lines is handed out compact; free text and fenced blocks
         // as written.
         let json_reply = match &constraint {

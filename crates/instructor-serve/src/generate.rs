@@ -49,7 +49,7 @@ pub(crate) fn run(
             choice.message.tool_calls.truncate(1);
         }
     }
-    Ok(Generated { completion, stop_sequence })
+    Ok(Generated { completion, stop_sequence, window_capped: job.window_capped })
 }
 
 /// A finished generation.
@@ -58,6 +58,8 @@ pub(crate) struct Generated {
     pub completion: ChatCompletion,
     /// The stop sequence that ended it, if one did.
     pub stop_sequence: Option<String>,
+    /// Its allowance was the room left in the context (see `Job::window_capped`).
+    pub window_capped: bool,
 }
 
 /// Cuts streamed text at the first stop sequence, holding back any tail that may be the start

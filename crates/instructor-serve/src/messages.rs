@@ -37,6 +37,7 @@ pub(crate) struct Messages {
 impl Dialect for Messages {
     const NAME: &'static str = "messages";
     const ID_PREFIX: &'static str = "msg_";
+    const FITS_WINDOW: bool = true;
 
     fn parse(body: &[u8]) -> Result<(Job, Self), ApiError> {
         let value: Value = serde_json::from_slice(body).map_err(ApiError::malformed)?;
@@ -191,6 +192,7 @@ fn message(ids: &Ids, generated: &Generated) -> MessagesResponse {
         }
     }
     let (stop_reason, stop_sequence) = match (completion.finish_reason(), &generated.stop_sequence) {
+        (Some(FinishReason::Length), _) if generated.window_capped => ("model_context_window_exceeded", None),
         (Some(FinishReason::Length), _) => ("max_tokens", None),
         (Some(FinishReason::ToolCalls), _) => ("tool_use", None),
         (_, Some(stop)) => ("stop_sequence", Some(stop.clone())),

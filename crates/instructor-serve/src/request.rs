@@ -35,6 +35,9 @@ pub(crate) struct Job {
     /// The schema the reply must satisfy (the response format's, or the one forced tool's
     /// parameters), for checking it where the grammar cannot enforce all of it.
     pub schema: Option<Value>,
+    /// `max_tokens` was lowered to the room left in the context (Anthropic's models accept an
+    /// allowance past the window and stop at it).
+    pub window_capped: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -397,6 +400,7 @@ pub(crate) fn build(draft: Draft) -> Result<Job, ApiError> {
         single_call,
         schema_param: if tool_reply { "tools" } else { "response_format" },
         schema,
+        window_capped: false,
     })
 }
 

@@ -240,6 +240,9 @@ pub(crate) trait Dialect: Send + Sized + 'static {
     const NAME: &'static str;
     /// The prefix of its reply ids (`chatcmpl-`, `resp_`, `msg_`).
     const ID_PREFIX: &'static str;
+    /// A reply allowance past the context is lowered to fit it (Anthropic's clients send large
+    /// ones and expect the model to stop at its window), rather than refused.
+    const FITS_WINDOW: bool = false;
 
     /// Reads and checks a body: the engine's job, and what the writer needs to know of it.
     fn parse(body: &[u8]) -> Result<(Job, Self), ApiError>;
@@ -272,8 +275,17 @@ async fn serve_dialect<D: Dialect>(State(app): State<Arc<App>>, request: Request
 async fn generate<D: Dialect>(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, app.max_body).await?;
-    let (job, dialect) = D::parse(&body)?;
+    let (mut job, dialect) = D::parse(&body)?;
     app.check_model(&job.model)?;
+    if D::FITS_WINDOW {
+        if let Some(max) = job.request.max_tokens {
+            let room = app.engine.reply_room(&job.request).map_err(|e| ApiError::engine(&e, job.schema_param))?;
+            if max > room {
+                job.request.max_tokens = Some(room.max(1));
+                job.window_capped = true;
+            }
+        }
+    }
     let check = Check::new(&app.engine, &job)?;
     let Some(ticket) = app.queue.admit() else {
         tracing::warn!(running = app.queue.running(), waiting = app.queue.waiting(), "queue full");

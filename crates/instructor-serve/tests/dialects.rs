@@ -268,6 +268,13 @@ async fn errors_in_each_dialects_shape() {
     let (status, body) = server.post("/v1/messages", &request, &[("x-api-key", "sk-local")]).await;
     assert_eq!((status, &body["error"]["type"]), (400, &json!("invalid_request_error")), "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("max_tokens")), "{body}");
+    // An allowance past the context is lowered to fit it, as Anthropic's models do (clients such
+    // as Pydantic AI send 16,384 by default).
+    let mut large = messages_request(&server.model);
+    large["max_tokens"] = json!(100_000);
+    let (status, body) = server.post("/v1/messages", &large, &[("x-api-key", "sk-local")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["content"][0]["input"], json!({"name": "Jason", "age": 20}));
     // The Responses API answers OpenAI error bodies.
     let (status, body) =
         server.post("/v1/responses", &json!({"model": server.model}), &[("x-api-key", "sk-local")]).await;
