@@ -517,12 +517,27 @@ struct Counts {
     resumed: u64,
 }
 
+/// A rate as people read it: `185/s`, `4.2/s` below ten, `0.35/s` below one.
+fn rate(per_sec: f64) -> String {
+    match per_sec {
+        r if !r.is_finite() || r <= 0.0 => "-/s".to_owned(),
+        r if r >= 10.0 => format!("{r:.0}/s"),
+        r if r >= 1.0 => format!("{r:.1}/s"),
+        r => format!("{r:.2}/s"),
+    }
+}
+
 impl Progress {
     fn new(total: u64, resumed: usize, quiet: bool) -> Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} records  {per_sec}  ETA {eta}  {msg}")
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} records  {rate}  ETA {eta}  {msg}")
+                    .map(|style| {
+                        style.with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            w.write_str(&rate(state.per_sec())).ok();
+                        })
+                    })
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar.set_position(resumed as u64);
@@ -542,9 +557,7 @@ impl Progress {
         counts.reasks += u64::from(reasks);
         if let Some(bar) = &self.bar {
             bar.inc(1);
-            if counts.failed > 0 {
-                bar.set_message(format!("{} errors", counts.failed));
-            }
+            bar.set_message(format!("{} failed", counts.failed));
         }
     }
 
@@ -561,14 +574,14 @@ impl Progress {
     fn summary(&self, tokens: &Tokens, model: &Option<String>, wall: Duration) -> String {
         let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let done = c.ok + c.failed;
-        let rate = if wall.as_secs_f64() > 0.0 { done as f64 / wall.as_secs_f64() } else { 0.0 };
+        let rate_per_sec = if wall.as_secs_f64() > 0.0 { done as f64 / wall.as_secs_f64() } else { 0.0 };
         let cost = model.as_deref().and_then(price_per_million).map_or(String::new(), |(input, output)| {
             let dollars = tokens.prompt as f64 * input / 1e6 + tokens.completion as f64 * output / 1e6;
             format!(", estimated cost ${dollars:.4}")
         });
         format!(
             "instructor: batch done: {} ok, {} failed, {} re-asks, {} resumed from an earlier run; \
-             {} tokens ({} prompt + {} completion){cost}; {:.1?} wall, {rate:.1} records/s",
+             {} tokens ({} prompt + {} completion){cost}; {:.1?} wall, {} records/s",
             c.ok,
             c.failed,
             c.reasks,
@@ -577,6 +590,7 @@ impl Progress {
             tokens.prompt,
             tokens.completion,
             wall,
+            rate(rate_per_sec).trim_end_matches("/s"),
         )
     }
 }
@@ -594,4 +608,17 @@ fn price_per_million(model: &str) -> Option<(f64, f64)> {
         ("Mixtral-8x7B-Instruct-v0.1", 0.50, 0.50),
     ];
     table.iter().find(|(name, _, _)| model.starts_with(name)).map(|(_, i, o)| (*i, *o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn rates_read_as_people_read_them() {
+        assert_eq!(rate(185.0061), "185/s");
+        assert_eq!(rate(4.237), "4.2/s");
+        assert_eq!(rate(0.347), "0.35/s");
+        assert_eq!(rate(0.0), "-/s");
+    }
 }

@@ -39,6 +39,10 @@ pub(crate) struct ExtractArgs {
     /// complete. --schema describes one item (or the whole array).
     #[arg(long, requires = "stream")]
     iter: bool,
+    /// With --stream: at most one partial line per this many milliseconds (the final value is
+    /// always printed), so the output stays linear in the reply however fast it streams.
+    #[arg(long, value_name = "MS", default_value_t = 100, requires = "stream")]
+    stream_interval: u64,
 }
 
 /// Where requests go and how they are asked: shared by `extract` and `batch`.
@@ -101,7 +105,7 @@ pub(crate) async fn run(args: ExtractArgs) -> Result<(), Failure> {
         return stream_items(&client, request, schema).await;
     }
     if args.stream {
-        return stream_partials(&client, request, schema).await;
+        return stream_partials(&client, request, schema, Duration::from_millis(args.stream_interval)).await;
     }
     let extraction = client.chat().create_value(request, &schema).await?;
     tracing::info!(
@@ -128,14 +132,27 @@ fn print_line(out: &mut impl Write, value: &serde_json::Value) -> Result<(), Fai
         .map_err(|e| Failure::usage(format!("cannot write the answer: {e}")))
 }
 
-/// `--stream`: NDJSON of the partial values, then the validated value.
-async fn stream_partials(client: &Client, request: ChatRequest, schema: ResponseSchema) -> Result<(), Failure> {
+/// `--stream`: NDJSON of the partial values, then the validated value. A partial is printed when
+/// `interval` has passed since the last line; the others are dropped unread (a partial held
+/// would be copied on the next update), so printing costs lines × size, not changes × size.
+async fn stream_partials(
+    client: &Client,
+    request: ChatRequest,
+    schema: ResponseSchema,
+    interval: Duration,
+) -> Result<(), Failure> {
     let stream = client.chat().create_partial_value(request, Arc::new(schema));
     let mut stream = std::pin::pin!(stream);
     let mut stdout = std::io::stdout().lock();
+    let mut printed: Option<std::time::Instant> = None;
     while let Some(event) = stream.next().await {
         match event? {
-            PartialEvent::Partial(partial) => print_line(&mut stdout, partial.json())?,
+            PartialEvent::Partial(partial) => {
+                if printed.is_none_or(|at| at.elapsed() >= interval) {
+                    print_line(&mut stdout, partial.json())?;
+                    printed = Some(std::time::Instant::now());
+                }
+            }
             PartialEvent::Complete(extraction) => {
                 tracing::info!(attempts = extraction.attempts, tokens = extraction.usage.total_tokens, "extracted");
                 print_line(&mut stdout, &extraction.value)?;
@@ -174,7 +191,14 @@ async fn stream_items(client: &Client, request: ChatRequest, item: ResponseSchem
 
 fn load_schema(args: &ExtractArgs) -> Result<ResponseSchema, Failure> {
     let value = read_schema(&args.schema)?;
-    let value = if args.iter { item_schema(value) } else { value };
+    let value = if args.iter {
+        item_schema(value)
+    } else if args.connect.mode == Some(Mode::ParallelTools) {
+        // One call per item: a schema for one item means a list of them.
+        array_of(value)
+    } else {
+        value
+    };
     ResponseSchema::from_json(value).map_err(|e| Failure::usage(format!("schema {}: {e}", args.schema.display())))
 }
 
@@ -183,6 +207,27 @@ pub(crate) fn read_schema(path: &std::path::Path) -> Result<serde_json::Value, F
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("cannot read schema {shown}: {e}")))?;
     serde_json::from_str(&text).map_err(|e| Failure::usage(format!("schema {shown} is not JSON: {e}")))
+}
+
+/// A list of what `schema` describes (its definitions kept at the root), unless it is a list
+/// already.
+fn array_of(mut schema: serde_json::Value) -> serde_json::Value {
+    if schema.get("type").and_then(|t| t.as_str()) == Some("array") {
+        return schema;
+    }
+    let mut list = serde_json::json!({"type": "array"});
+    if let Some(item) = schema.as_object_mut() {
+        for key in ["$defs", "definitions", "$schema"] {
+            if let Some(v) = item.remove(key) {
+                list[key] = v;
+            }
+        }
+        if let Some(title) = item.get("title").cloned() {
+            list["title"] = serde_json::json!(format!("{} list", title.as_str().unwrap_or("item")));
+        }
+    }
+    list["items"] = schema;
+    list
 }
 
 /// For `--iter`: an array schema's items (keeping its definitions), or the schema itself.

@@ -61,7 +61,8 @@ fn stream_prints_partials_then_the_value_as_ndjson() {
             "md-json" => Reply::stream_text(&format!("```json\n{JASON}\n```"), 2),
             _ => Reply::stream_text(JASON, 1),
         });
-        let (code, stdout, stderr) = run(extract(&server, mode).args(["--stream", "Jason is 20"]));
+        let (code, stdout, stderr) =
+            run(extract(&server, mode).args(["--stream", "--stream-interval", "0", "Jason is 20"]));
         assert_eq!(code, 0, "{mode}: {stderr}");
         let lines: Vec<Value> =
             stdout.lines().map(|l| serde_json::from_str(l).expect("each line is one JSON value")).collect();
@@ -71,6 +72,57 @@ fn stream_prints_partials_then_the_value_as_ndjson() {
         assert!(lines.iter().any(|l| l == &serde_json::json!({"name": "Ja"})) || mode != "json-schema", "{stdout}");
         assert_eq!(server.requests()[0].body["stream"], true);
     }
+}
+
+/// Every line of a `--stream` output is a prefix snapshot of the final value.
+fn assert_prefix_snapshots(stdout: &str, last: &Value) {
+    fn prefix(partial: &Value, full: &Value) -> bool {
+        match (partial, full) {
+            (Value::Object(p), Value::Object(f)) => p.iter().all(|(k, v)| f.get(k).is_some_and(|fv| prefix(v, fv))),
+            (Value::Array(p), Value::Array(f)) => p.len() <= f.len() && p.iter().zip(f).all(|(a, b)| prefix(a, b)),
+            (Value::String(p), Value::String(f)) => f.starts_with(p.as_str()),
+            (p, f) => p == f,
+        }
+    }
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON value a line")).collect();
+    assert_eq!(lines.last(), Some(last), "the final value is always printed");
+    for line in &lines {
+        assert!(prefix(line, last), "{line} is not a prefix of {last}");
+    }
+}
+
+#[test]
+fn stream_output_is_coalesced_by_time() {
+    let list: Vec<Value> = (0..40).map(|i| serde_json::json!({"name": format!("User {i}"), "age": 20 + i})).collect();
+    let text = serde_json::json!({"value": list}).to_string();
+    let dir = std::env::temp_dir().join(format!("instructor-cli-coalesce-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let schema = dir.join("list.json");
+    let list_schema = serde_json::json!({"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}});
+    std::fs::write(&schema, list_schema.to_string()).expect("schema");
+    let final_value = Value::Array(list);
+    // Fast: the whole reply at once; at least the final value, far fewer lines than changes.
+    let server = TestServer::start();
+    server.push(Reply::stream_text(&text, 2));
+    let (code, fast, stderr) = run(instructor()
+        .args(["extract", "--base-url", &server.url(), "--model", "m", "--mode", "json", "--stream", "--schema"])
+        .arg(&schema)
+        .arg("x"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_prefix_snapshots(&fast, &final_value);
+    assert!(fast.lines().count() < 10, "a fast stream printed {} lines", fast.lines().count());
+    // Slow: 40 ms between pieces and a 50 ms interval: several snapshots as the reply grows.
+    let server = TestServer::start();
+    server.push(Reply::stream_text(&text, 100).frame_delay(std::time::Duration::from_millis(40)));
+    let (code, slow, stderr) = run(instructor()
+        .args(["extract", "--base-url", &server.url(), "--model", "m", "--mode", "json", "--stream"])
+        .args(["--stream-interval", "50", "--schema"])
+        .arg(&schema)
+        .arg("x"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_prefix_snapshots(&slow, &final_value);
+    assert!(slow.lines().count() >= 5, "a slow stream printed {} lines:\n{slow}", slow.lines().count());
 }
 
 #[test]
@@ -144,9 +196,13 @@ fn parallel_tools_prints_an_array() {
     assert_eq!(value, serde_json::json!([{"name":"Jason","age":20},{"name":"Ann","age":31}]));
     assert_eq!(server.requests()[0].body["tools"][0]["function"]["name"], "UserDetails");
 
-    // An object schema cannot be answered by parallel tool calls.
-    let (code, _, stderr) = run(extract(&server, "parallel-tools").arg("x"));
-    assert_eq!(code, 2, "{stderr}");
+    // A schema for one item means a list of them, one call each.
+    server.push(Reply::tool_calls(&[("UserDetails", JASON), ("UserDetails", r#"{"name":"Ann","age":31}"#)]));
+    let (code, stdout, stderr) = run(extract(&server, "parallel-tools").arg("Jason is 20, Ann is 31"));
+    assert_eq!(code, 0, "{stderr}");
+    let value: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(value, serde_json::json!([{"name":"Jason","age":20},{"name":"Ann","age":31}]));
+    assert_eq!(server.requests()[1].body["tools"][0]["function"]["name"], "UserDetails");
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub struct Reply {
     frames: Option<Arc<Vec<Bytes>>>,
     /// End a streamed body by breaking the connection instead of finishing it.
     abort: bool,
+    /// A pause before each piece of a streamed body (a slow model).
+    frame_delay: Duration,
 }
 
 impl Reply {
@@ -120,6 +122,7 @@ impl Reply {
             drop_connection: false,
             frames: None,
             abort: false,
+            frame_delay: Duration::ZERO,
         }
     }
 
@@ -181,6 +184,12 @@ impl Reply {
             }
         }
         Reply::sse_deltas(deltas, "tool_calls")
+    }
+
+    /// Waits this long before each piece of a streamed body, as a slow model streams.
+    pub fn frame_delay(mut self, delay: Duration) -> Reply {
+        self.frame_delay = delay;
+        self
     }
 
     /// Breaks the connection after the last piece of a streamed body instead of ending it.
@@ -435,7 +444,13 @@ async fn handle(
     let body = match &reply.frames {
         Some(frames) => {
             let frames: Vec<Bytes> = frames.iter().cloned().collect();
-            let pieces = futures_util::stream::iter(frames.into_iter().map(|b| Ok(Frame::data(b))));
+            let pause = reply.frame_delay;
+            let pieces = futures_util::StreamExt::then(futures_util::stream::iter(frames), move |b| async move {
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                Ok(Frame::data(b))
+            });
             if reply.abort {
                 // Let the pieces reach the client before the connection breaks, so the break is
                 // always mid-stream (not a failure to answer, which a client would retry).
