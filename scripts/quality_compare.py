@@ -260,7 +260,7 @@ def request_body(model: str, case: dict, max_tokens: int) -> dict:
         "max_tokens": max_tokens,
         "messages": [
             {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Extract the following entities: {json.dumps(case['text'])}"},
+            {"role": "user", "content": f"Extract the following entities: {json.dumps(case['text'], ensure_ascii=False)}"},
         ],
         "response_format": {
             "type": "json_schema",
