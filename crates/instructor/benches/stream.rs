@@ -8,8 +8,10 @@
 //! ```
 //!
 //! Targets: partial streaming at N=5,000 under 0.5 s of CPU and at most 3× the no-parse
-//! baseline; N5000/N1000 ≤ 6 (linear); iterable at N=5,000 under 0.3 s. CPU is the client
-//! process's user + system time; the server's is not counted.
+//! baseline; N5000/N1000 ≤ 6 (linear); iterable at N=5,000 under 0.3 s; and over each native
+//! API's own stream format (Anthropic's events, Gemini's chunks, the Responses API's events),
+//! partials at N=5,000 under 0.5 s and linear. CPU is the client process's user + system time;
+//! the server's is not counted.
 #![allow(unsafe_code)] // clock_gettime
 
 use std::io::{BufRead, BufReader};
@@ -18,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use instructor::{ChatRequest, Client, Mode, PartialEvent};
+use instructor::{Api, ChatRequest, Client, Mode, PartialEvent};
 use instructor_testserver::{Reply, TestServer};
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -51,6 +53,12 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--serve-calls") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
         serve_calls(n);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a.starts_with("--serve-api-")) {
+        let api = native(args[i].trim_start_matches("--serve-api-"));
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        serve_api(api, n);
         return;
     }
     let rounds = if std::env::var("BENCH_QUICK").is_ok() { 1 } else { 5 };
@@ -127,7 +135,51 @@ fn main() {
     check("iterable N=5,000 CPU (s)", il, "<", 0.3);
     check("parallel calls N=5,000 / N=1,000 (linear: 5)", ql / qs, "<=", 6.0);
     println!("  (for reference) partial / SSE-decoding baseline {:.2}×", pl / fl);
+
+    // The same list in each native API's own stream format.
+    println!();
+    println!("create_partial over each API's own events ({CHUNK_CHARS} characters of text per event)");
+    for name in ["anthropic", "gemini", "responses"] {
+        let api = native(name);
+        let small = Server::spawn_with(&format!("--serve-api-{name}"), 1_000);
+        let large = Server::spawn_with(&format!("--serve-api-{name}"), 5_000);
+        let (mut s, mut l) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            s.push(cpu(|| rt.block_on(partial_on(api, &small.url, 1_000))).0);
+            l.push(cpu(|| rt.block_on(partial_on(api, &large.url, 5_000))).0);
+        }
+        let (s, l) = (median(&s), median(&l));
+        println!("  {name:<10} N=1,000 {:>8.1} ms   N=5,000 {:>8.1} ms", s * 1e3, l * 1e3);
+        check(&format!("{name} partial N=5,000 CPU (s)"), l, "<", 0.5);
+        check(&format!("{name} partial N=5,000 / N=1,000"), l / s, "<=", 6.0);
+    }
     println!("  peak RSS of the client process {:.1} MB (document {:.1} MB)", peak_rss_mb(), doc_large as f64 / 1e6);
+}
+
+fn native(name: &str) -> Api {
+    match name {
+        "anthropic" => Api::Anthropic,
+        "gemini" => Api::Gemini,
+        _ => Api::Responses,
+    }
+}
+
+async fn partial_on(api: Api, url: &str, n: usize) {
+    let client = Client::builder().api(api).base_url(url).api_key("sk-bench").mode(Mode::Json).build().expect("client");
+    let mut stream = pin!(client.chat().create_partial::<Vec<Contact>>(request()));
+    let mut done = false;
+    while let Some(event) = stream.next().await {
+        match event.expect("event") {
+            PartialEvent::Partial(p) => {
+                std::hint::black_box(p.json().as_array().map(Vec::len));
+            }
+            PartialEvent::Complete(extraction) => {
+                assert_eq!(extraction.value.len(), n);
+                done = true;
+            }
+        }
+    }
+    assert!(done);
 }
 
 fn check(what: &str, value: f64, op: &str, target: f64) {
@@ -291,6 +343,20 @@ fn serve(n: usize) {
     server.record(false);
     server.set_fallback(Reply::stream_text(&items(n), CHUNK_CHARS));
     println!("{}", server.url());
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+fn serve_api(api: Api, n: usize) {
+    let server = TestServer::start_with_workers(1);
+    server.record(false);
+    let text = items(n);
+    let (reply, base) = match api {
+        Api::Anthropic => (Reply::anthropic_stream_text(&text, CHUNK_CHARS), server.origin()),
+        Api::Gemini => (Reply::gemini_stream_text(&text, CHUNK_CHARS), server.origin()),
+        _ => (Reply::responses_stream_text(&text, CHUNK_CHARS), server.url()),
+    };
+    server.set_fallback(reply);
+    println!("{base}");
     std::thread::sleep(Duration::from_secs(3600));
 }
 
