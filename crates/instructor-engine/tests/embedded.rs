@@ -348,16 +348,22 @@ fn matching_fields(expected: &Value, actual: &Value) -> (usize, usize) {
     }
 }
 
+/// The quality set (`tests/data/quality.jsonl`): every constrained reply satisfies its schema
+/// unless the token limit cut it, in which case the library says so (`Error::Truncated`), never
+/// a parse error. Prints schema-valid replies, truncations and field accuracy; the first 32
+/// cases are also asked by prompt alone, for comparison. `scripts/quality-vs-llama-server.sh`
+/// measures the same set against llama.cpp's own server.
 #[tokio::test]
 async fn quality_set_constrained_vs_prompt_only() {
     let cases = cases();
-    assert!(cases.len() >= 30, "the quality set has {} cases", cases.len());
+    assert!(cases.len() >= 80, "the quality set has {} cases", cases.len());
     let constrained = Client::with_provider(engine().clone()).with_mode(Mode::JsonSchema);
     // Prompt only: the schema in the prompt, a fenced reply, nothing held to it.
     let prompt_only = Client::with_provider(engine().clone().reading_prompt_schemas(false)).with_mode(Mode::MdJson);
-    let (mut valid, mut hits, mut fields) = (0, 0, 0);
-    let (mut free_valid, mut free_hits) = (0, 0);
-    for case in &cases {
+    let (mut valid, mut truncated, mut hits, mut fields) = (0, 0, 0, 0);
+    let (mut free_valid, mut free_hits, mut free_fields) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
         let schema = ResponseSchema::from_json(case.schema.clone()).expect("schema");
         let request = || {
             ChatRequest::new("local")
@@ -377,23 +383,29 @@ async fn quality_set_constrained_vs_prompt_only() {
                     eprintln!("constrained  {:?} → {} (expected {})", case.text, out.value, case.expected);
                 }
             }
-            Err(e) => eprintln!("constrained  {:?} → INVALID: {e}", case.text),
+            Err(e) if e.is_truncated() => {
+                truncated += 1;
+                eprintln!("constrained  {:?} → cut at the token limit", case.text);
+            }
+            Err(e) => failures.push(format!("{:?}: {e}", case.text)),
         }
-        if let Ok(out) = prompt_only.chat().create_value(request(), &schema).await {
-            free_valid += 1;
-            free_hits += matching_fields(&case.expected, &out.value).0;
+        if i < 32 {
+            free_fields += total;
+            if let Ok(out) = prompt_only.chat().create_value(request(), &schema).await {
+                free_valid += 1;
+                free_hits += matching_fields(&case.expected, &out.value).0;
+            }
         }
     }
     let n = cases.len();
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b as f64;
     eprintln!(
-        "quality set ({n} cases, {fields} fields)\n  constrained: {valid}/{n} schema-valid ({:.0}%), field accuracy {:.0}%\n  prompt only: {free_valid}/{n} schema-valid ({:.0}%), field accuracy {:.0}%",
+        "quality set ({n} cases, {fields} fields)\n  constrained: {valid}/{n} schema-valid ({:.0}%), {truncated} cut at 200 tokens, field accuracy {:.0}%\n  prompt only (first 32): {free_valid}/32 schema-valid, field accuracy {:.0}%",
         pct(valid, n),
         pct(hits, fields),
-        pct(free_valid, n),
-        pct(free_hits, fields)
+        pct(free_hits, free_fields)
     );
-    assert_eq!(valid, n, "every constrained reply must satisfy its schema");
+    assert!(failures.is_empty(), "replies neither valid nor reported as cut: {failures:#?}");
 }
 
 /// Whether JSON text has whitespace between tokens (outside string literals).

@@ -67,8 +67,9 @@ pub struct Media {
 
 #[derive(Clone, PartialEq)]
 enum Source {
-    /// `data:{media_type};base64,{data}`, with where the base64 starts.
-    Inline { data_url: Arc<str>, start: usize, bytes: usize },
+    /// `data:{media_type};base64,{data}`, with where the base64 starts. An `Arc<String>`, not
+    /// `Arc<str>`: the base64 is written once, into this very buffer.
+    Inline { data_url: Arc<String>, start: usize, bytes: usize },
     /// A URL.
     Url(String),
 }
@@ -128,7 +129,7 @@ impl Media {
     pub fn from_bytes(bytes: impl AsRef<[u8]>) -> Result<Media, Error> {
         let bytes = bytes.as_ref();
         let (kind, media_type) = sniff(bytes).ok_or_else(|| unknown("the content"))?;
-        Ok(Media::inline(kind, media_type, &STANDARD.encode(bytes), bytes.len()))
+        Ok(Media::encoded(kind, media_type, bytes))
     }
 
     /// Media from a file; what it is comes from its content, not its name.
@@ -136,10 +137,7 @@ impl Media {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::Media(format!("cannot read {}: {e}", path.display())))?;
         let (kind, media_type) = sniff(&bytes).ok_or_else(|| unknown(&path.display().to_string()))?;
-        let encoded = STANDARD.encode(&bytes);
-        let size = bytes.len();
-        drop(bytes);
-        let mut media = Media::inline(kind, media_type, &encoded, size);
+        let mut media = Media::encoded(kind, media_type, &bytes);
         media.filename = path.file_name().map(|n| n.to_string_lossy().into_owned());
         Ok(media)
     }
@@ -184,6 +182,17 @@ impl Media {
         Ok(Media { kind, media_type, source: Source::Url(url), detail: None, filename: None })
     }
 
+    /// `bytes` base64-encoded once, straight into the `data:` URL that holds them.
+    fn encoded(kind: MediaKind, media_type: &str, bytes: &[u8]) -> Media {
+        let mut data_url = String::with_capacity(bytes.len().div_ceil(3) * 4 + media_type.len() + 13);
+        data_url.push_str("data:");
+        data_url.push_str(media_type);
+        data_url.push_str(";base64,");
+        let start = data_url.len();
+        STANDARD.encode_string(bytes, &mut data_url);
+        Media::with_data_url(kind, media_type, data_url, start, bytes.len())
+    }
+
     fn inline(kind: MediaKind, media_type: &str, base64: &str, bytes: usize) -> Media {
         let mut data_url = String::with_capacity(base64.len() + media_type.len() + 13);
         data_url.push_str("data:");
@@ -191,10 +200,14 @@ impl Media {
         data_url.push_str(";base64,");
         let start = data_url.len();
         data_url.push_str(base64);
+        Media::with_data_url(kind, media_type, data_url, start, bytes)
+    }
+
+    fn with_data_url(kind: MediaKind, media_type: &str, data_url: String, start: usize, bytes: usize) -> Media {
         Media {
             kind,
             media_type: media_type.to_owned(),
-            source: Source::Inline { data_url: Arc::from(data_url), start, bytes },
+            source: Source::Inline { data_url: Arc::new(data_url), start, bytes },
             detail: None,
             filename: None,
         }
@@ -250,7 +263,7 @@ impl Media {
     pub(crate) fn shared_url(&self) -> SharedStr {
         match &self.source {
             Source::Inline { data_url, .. } => SharedStr { text: Arc::clone(data_url), start: 0 },
-            Source::Url(url) => SharedStr::new(url.as_str()),
+            Source::Url(url) => SharedStr::new(url.clone()),
         }
     }
 
@@ -297,7 +310,7 @@ impl Media {
                 format!("{url} was given as {} but holds {kind} ({media_type})", self.kind),
             ));
         }
-        let mut media = Media::inline(kind, media_type, &STANDARD.encode(&bytes), bytes.len());
+        let mut media = Media::encoded(kind, media_type, &bytes);
         media.detail.clone_from(&self.detail);
         media.filename =
             self.filename.clone().or_else(|| url.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_owned));
@@ -326,14 +339,14 @@ fn media_type_of_url(kind: MediaKind, path: &str) -> &'static str {
 /// URL), cheap to clone; serialises as a string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SharedStr {
-    text: Arc<str>,
+    text: Arc<String>,
     start: usize,
 }
 
 impl SharedStr {
     /// Shares `text` (from a request read off the wire).
-    pub fn new(text: impl Into<Arc<str>>) -> SharedStr {
-        SharedStr { text: text.into(), start: 0 }
+    pub fn new(text: impl Into<String>) -> SharedStr {
+        SharedStr { text: Arc::new(text.into()), start: 0 }
     }
 
     /// The text.
