@@ -602,15 +602,8 @@ pub(crate) const JSON_WHITESPACE: &str = r"(?:\x20|\x0A{1,2}[\x20\x09]{0,20})";
 /// against the caller's schema as it was.
 fn compact(mut schema: Value) -> Value {
     close_objects(&mut schema, true);
-    if std::env::var_os("XP_NO_INTBOUND").is_none() {
-        bound_integers(&mut schema);
-    }
-    let ws = std::env::var("XP_WS").unwrap_or_else(|_| JSON_WHITESPACE.to_owned());
-    let options = if ws == "compact" {
-        json!({"whitespace_flexible": false, "lenient": true})
-    } else {
-        json!({"whitespace_flexible": false, "whitespace_pattern": ws, "lenient": true})
-    };
+    bound_integers(&mut schema);
+    let options = json!({"whitespace_flexible": false, "whitespace_pattern": JSON_WHITESPACE, "lenient": true});
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("$schema");
         obj.entry("x-guidance").or_insert(options);
