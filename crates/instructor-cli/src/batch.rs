@@ -60,8 +60,9 @@ pub(crate) struct BatchArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
-    /// Submit the records through the provider's Batch API (`/files` + `/batches`), wait for the
-    /// batch, and validate every result; no re-asks (rerun failed records live with --retry-failed).
+    /// Submit the records through the provider's Batch API (OpenAI's `/files` + `/batches`, or
+    /// Anthropic's Message Batches), wait for the batch, and validate every result; no re-asks
+    /// (rerun failed records live with --retry-failed).
     #[arg(long)]
     remote: bool,
     /// With --remote: seconds between status checks.
@@ -352,6 +353,8 @@ fn error_line(id: &str, kind: &str, message: &str, attempts: u32, usage: Option<
 fn error_kind(e: &Error) -> &'static str {
     if e.is_exhausted() {
         "invalid"
+    } else if e.is_truncated() {
+        "truncated"
     } else if e.is_status() {
         "status"
     } else if e.is_timeout() {

@@ -36,7 +36,8 @@ enum Command {
     /// Manage local models for the embedded engine.
     #[cfg(feature = "embedded")]
     Model(model::ModelArgs),
-    /// Serve the embedded model over the OpenAI chat-completions API.
+    /// Serve the embedded model over OpenAI's chat-completions and Responses APIs and Anthropic's
+    /// Messages API.
     #[cfg(feature = "embedded")]
     Serve(serve::ServeArgs),
 }
@@ -68,7 +69,7 @@ impl Failure {
 
 impl From<instructor::Error> for Failure {
     fn from(e: instructor::Error) -> Self {
-        let code = if e.is_exhausted() || e.is_reply() {
+        let code = if e.is_exhausted() || e.is_reply() || e.is_truncated() {
             3
         } else if e.is_provider() {
             4

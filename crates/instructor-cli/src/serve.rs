@@ -16,7 +16,7 @@ pub(crate) struct ServeArgs {
     /// The port (0 picks a free one; the address is printed on stderr).
     #[arg(long, value_name = "PORT", default_value_t = 8080)]
     port: u16,
-    /// Require `Authorization: Bearer KEY` on /v1/*.
+    /// Require the key on /v1/*, as `Authorization: Bearer KEY` or `x-api-key: KEY`.
     #[arg(long, value_name = "KEY", env = "INSTRUCTOR_SERVE_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
     /// The GGUF model to serve (default: the cached default model, fetched on first use).

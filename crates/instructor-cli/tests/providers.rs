@@ -150,6 +150,37 @@ fn a_mode_the_api_cannot_do_exits_2_before_sending() {
     assert!(stderr.contains("ANTHROPIC_API_KEY is not set"), "{stderr}");
 }
 
+#[test]
+fn a_reply_cut_at_the_token_limit_is_reported_as_cut() {
+    let server = TestServer::start();
+    let cut = || {
+        Reply::anthropic_message(
+            vec![json!({"type": "tool_use", "id": "toolu_1", "name": "UserDetails", "input": {"name": "Jas"}})],
+            "max_tokens",
+        )
+    };
+    server.push(cut());
+    let (code, stdout, stderr) = run(instructor()
+        .args(["extract", "--provider", "anthropic", "--base-url", &server.origin(), "--model", "claude-test"])
+        .arg("--schema")
+        .arg(user_schema())
+        .arg("Jason is 20")
+        .env("ANTHROPIC_API_KEY", "k"));
+    assert_eq!((code, stdout.as_str()), (3, ""), "{stderr}");
+    assert!(stderr.contains("token limit"), "{stderr}");
+    assert_eq!(server.requests().len(), 1, "a cut reply is not re-asked: the same limit would cut it again");
+
+    let dir = tempdir("cut");
+    let (input, output) = (dir.join("in.jsonl"), dir.join("out.jsonl"));
+    write_jsonl(&input, 1);
+    server.push(cut());
+    let (code, _, stderr) = run(&mut anthropic_batch(&server, &input, &output));
+    assert_eq!(code, 3, "{stderr}");
+    let lines = read_output(&output);
+    assert_eq!(lines["rec 0"]["error"]["kind"], "truncated", "{lines:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn tempdir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let dir = std::env::temp_dir().join(format!("instructor-providers-{name}-{}-{nanos}", std::process::id()));
