@@ -92,3 +92,51 @@ fn gemini_story() {
     assert_eq!(request.header("x-goog-api-key"), Some("g-loopback"));
     assert_eq!(request.body["generationConfig"]["responseJsonSchema"]["properties"]["age"]["type"], "integer");
 }
+
+#[test]
+fn receipt_story() {
+    use base64::Engine as _;
+    let server = TestServer::start();
+    // A JPEG under a `.png` name; the first reply lacks the total, so the re-ask is seen too.
+    let jpeg = include_bytes!("data/media/receipt.jpg");
+    let dir = std::env::temp_dir().join(format!("receipt-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("receipt.png");
+    std::fs::write(&path, jpeg).expect("write");
+    let items = r#"[{"name":"Coffee","price":3.5},{"name":"Bagel","price":2.25}]"#;
+    server.push(Reply::responses_text(&format!(r#"{{"merchant":"ACME STORE","items":{items}}}"#)));
+    server.push(Reply::responses_text(&format!(r#"{{"merchant":"ACME STORE","items":{items},"total":5.75}}"#)));
+    let out = example("receipt")
+        .arg(&path)
+        .env("OPENAI_BASE_URL", server.url())
+        .env("OPENAI_API_KEY", "sk-loopback")
+        .output()
+        .expect("runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Receipt { merchant: \"ACME STORE\", items: [LineItem { name: \"Coffee\", price: 3.5 }, \
+         LineItem { name: \"Bagel\", price: 2.25 }], total: 5.75 }\n"
+    );
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(request.path, "/v1/responses");
+        // The image stays in the first user message on the re-ask, and is sent once.
+        let images: Vec<&serde_json::Value> = request.body["input"]
+            .as_array()
+            .expect("input items")
+            .iter()
+            .filter_map(|item| item["content"].as_array())
+            .flatten()
+            .filter(|part| part["type"] == "input_image")
+            .collect();
+        assert_eq!(images.len(), 1, "{}", request.body);
+        let url = images[0]["image_url"].as_str().expect("data URL");
+        let b64 = url.strip_prefix("data:image/jpeg;base64,").expect("sent as a JPEG, whatever its name");
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"), jpeg);
+    }
+    assert_eq!(requests[0].body["text"]["format"]["type"], "json_schema");
+}
