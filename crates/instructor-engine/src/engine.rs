@@ -597,12 +597,13 @@ pub(crate) const JSON_WHITESPACE: &str = r"(?:\x20|\x0A{1,2}[\x20\x09]{0,20})";
 
 /// The grammar to generate from: bounded whitespace between JSON tokens, objects closed unless
 /// the schema opens them (a tiny model would otherwise invent keys until the token limit),
-/// integers bounded like llama.cpp's, and unknown keywords and formats tolerated rather than
-/// fatal (the caller is told which, see [`Engine::unenforced`]). The reply is still validated
-/// against the caller's schema as it was.
+/// integers bounded like llama.cpp's, required properties before optional ones, and unknown
+/// keywords and formats tolerated rather than fatal (the caller is told which, see
+/// [`Engine::unenforced`]). The reply is still validated against the caller's schema as it was.
 fn compact(mut schema: Value) -> Value {
     close_objects(&mut schema, true);
     bound_integers(&mut schema);
+    required_first(&mut schema);
     let options = json!({"whitespace_flexible": false, "whitespace_pattern": JSON_WHITESPACE, "lenient": true});
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("$schema");
@@ -700,6 +701,34 @@ fn bound_integers(schema: &mut Value) {
     }
 }
 
+/// Moves each object's required properties ahead of its optional ones, keeping their order
+/// otherwise, as llama.cpp's grammar does. The grammar writes properties in schema order, so
+/// with an optional property first a small model tends to take it (and loop in it) before it
+/// ever reaches what was asked for; the order of `properties` means nothing to validation.
+fn required_first(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            let required: Vec<String> = match obj.get("required") {
+                Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                _ => Vec::new(),
+            };
+            if let (false, Some(Value::Object(properties))) = (required.is_empty(), obj.get_mut("properties")) {
+                let mut entries: Vec<(String, Value)> = std::mem::take(properties).into_iter().collect();
+                // A stable sort: required ones first, each group in its original order.
+                entries.sort_by_key(|(name, _)| !required.contains(name));
+                properties.extend(entries);
+            }
+            for (key, sub) in obj.iter_mut() {
+                if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
+                    required_first(sub);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(required_first),
+        _ => {}
+    }
+}
+
 /// Drops the whitespace between JSON tokens as text streams through (strings are left alone), so
 /// that a reply the model laid out over lines is handed out compact, piece by piece.
 #[derive(Debug, Default, Clone)]
@@ -752,4 +781,46 @@ fn check_gguf(path: &Path) -> Result<(), EngineError> {
         return Err(EngineError::model(format!("{} is not a GGUF model file", path.display())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(schema: &Value) -> Vec<&str> {
+        schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn required_properties_come_first_at_every_depth() {
+        let schema = compact(json!({
+            "type": "object",
+            "properties": {
+                "env": {"type": "string"},
+                "kind": {"type": "string"},
+                "image": {"type": "string"},
+                "inner": {
+                    "type": "object",
+                    "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
+                    "required": ["c", "a"]
+                }
+            },
+            "required": ["image", "kind"]
+        }));
+        // Required in their schema order (not `required`'s), then the rest in theirs.
+        assert_eq!(keys(&schema), ["kind", "image", "env", "inner"]);
+        assert_eq!(keys(&schema["properties"]["inner"]), ["a", "c", "b"]);
+        assert_eq!(schema["additionalProperties"], false);
+    }
+
+    #[test]
+    fn objects_composed_from_branches_stay_open() {
+        let schema = compact(json!({
+            "type": "object",
+            "properties": {"type": {"type": "string"}},
+            "oneOf": [{"properties": {"coordinates": {"type": "array"}}, "required": ["coordinates"]}]
+        }));
+        assert!(schema.get("additionalProperties").is_none());
+        assert!(schema["oneOf"][0].get("additionalProperties").is_none());
+    }
 }

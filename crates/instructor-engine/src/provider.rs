@@ -250,7 +250,8 @@ impl Engine {
         let mut messages = transcript(request);
         if let Constraint::JsonSchema(schema) | Constraint::FencedJson(schema) = constraint {
             // The grammar holds the reply to the schema; written out in the prompt as well, it
-            // only distracts a small model (which then copies phrases from it into the values).
+            // distracts a small model, which copies phrases from it into the values (measured:
+            // README.md, "The embedded model").
             for (_, text) in &mut messages {
                 if let Some(span) = schema_span(text, schema) {
                     text.replace_range(span, "");
