@@ -34,6 +34,12 @@ struct UserDetails {
 }
 
 const MODEL: &str = "mistralai/Mixtral-8x7B-Instruct-v0.1";
+/// Gemini takes model names of its own (the library checks them).
+const GEMINI_MODEL: &str = "gemini-2.5-flash";
+
+fn model(api: Api) -> &'static str {
+    if api == Api::Gemini { GEMINI_MODEL } else { MODEL }
+}
 const SYSTEM: &str = "You are a world class extractor";
 const USER: &str = r#"Extract the following entities: "Jason is 20""#;
 const VALID: &str = r#"{"name":"Jason","age":20}"#;
@@ -86,7 +92,7 @@ fn main() {
         let calls = std::env::var("BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(seq_calls);
         rt.block_on(async {
             for _ in 0..calls {
-                if which == "baseline" { baseline.call().await } else { library_call(&library, 0).await }
+                if which == "baseline" { baseline.call().await } else { library_call(&library, Api::ChatCompletions, 0).await }
             }
         });
         return;
@@ -110,7 +116,7 @@ fn main() {
         rt.block_on(async {
             for _ in 0..200 {
                 baseline.call().await;
-                library_call(&library, 0).await;
+                library_call(&library, api, 0).await;
             }
         });
         let (mut base_seq, mut lib_seq) = (Vec::new(), Vec::new());
@@ -128,7 +134,7 @@ fn main() {
                 lib_seq.push(cpu_per_call(seq_calls, || {
                     rt.block_on(async {
                         for _ in 0..seq_calls {
-                            library_call(&library, 0).await
+                            library_call(&library, api, 0).await
                         }
                     })
                 }))
@@ -150,7 +156,7 @@ fn main() {
                 reask_seq.push(cpu_per_call(seq_calls / 2, || {
                     rt.block_on(async {
                         for _ in 0..seq_calls / 2 {
-                            library_call(&reask_client, 1).await;
+                            library_call(&reask_client, api, 1).await;
                         }
                     })
                 }));
@@ -176,7 +182,7 @@ fn main() {
             let measure_library = || {
                 concurrent(&mt, conc_calls, move || {
                     let c = c.clone();
-                    async move { library_call(&c, 0).await }
+                    async move { library_call(&c, api, 0).await }
                 })
             };
             if round % 2 == 0 {
@@ -247,8 +253,8 @@ fn library_client(api: Api, url: &str) -> Client {
         .expect("client")
 }
 
-async fn library_call(client: &Client, max_retries: u32) {
-    let request = ChatRequest::new(MODEL).system(SYSTEM).user(USER).max_retries(max_retries);
+async fn library_call(client: &Client, api: Api, max_retries: u32) {
+    let request = ChatRequest::new(model(api)).system(SYSTEM).user(USER).max_retries(max_retries);
     let user: UserDetails = client.chat().create(request).await.expect("library call");
     std::hint::black_box(user);
 }
@@ -343,7 +349,7 @@ impl Baseline {
                     "tools": [{"name": "UserDetails", "input_schema": schema}], "tool_choice": {"type": "tool", "name": "UserDetails"}}),
             ),
             _ => (
-                "/v1beta/models/bench:generateContent",
+                "/v1beta/models/gemini-2.5-flash:generateContent",
                 serde_json::json!({"contents": [{"role": "user", "parts": [{"text": USER}]}],
                     "systemInstruction": {"parts": [{"text": SYSTEM}]},
                     "tools": [{"functionDeclarations": [{"name": "UserDetails", "parametersJsonSchema": schema}]}],
