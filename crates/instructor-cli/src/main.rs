@@ -87,7 +87,16 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One request at a time (`extract`, `model`) runs on one thread: a stream's chunks then go
+    // from the connection to the printer without waking another thread for each (the stream
+    // bench spent a quarter of its CPU in those switches). `batch` and `serve` run many at once.
+    let mut builder = match cli.command {
+        Command::Extract(_) => tokio::runtime::Builder::new_current_thread(),
+        #[cfg(feature = "embedded")]
+        Command::Model(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("instructor: error: cannot start the async runtime: {e}");
