@@ -601,7 +601,7 @@ pub(crate) const JSON_WHITESPACE: &str = r"(?:\x20|\x0A{1,2}[\x20\x09]{0,20})";
 /// keywords and formats tolerated rather than fatal (the caller is told which, see
 /// [`Engine::unenforced`]). The reply is still validated against the caller's schema as it was.
 fn compact(mut schema: Value) -> Value {
-    close_objects(&mut schema, true);
+    close_objects(&mut schema);
     bound_integers(&mut schema);
     required_first(&mut schema);
     let options = json!({"whitespace_flexible": false, "whitespace_pattern": JSON_WHITESPACE, "lenient": true});
@@ -622,48 +622,104 @@ const OPEN_BY_COMPOSITION: [&str; 9] =
     ["allOf", "anyOf", "oneOf", "$ref", "if", "then", "else", "dependentSchemas", "unevaluatedProperties"];
 
 /// Adds `additionalProperties: false` to object schemas that describe all their properties
-/// themselves. `closable` is false inside `allOf` (a branch's object is merged with the others',
-/// so it must allow their properties).
-fn close_objects(schema: &mut Value, closable: bool) {
-    let Some(obj) = schema.as_object_mut() else { return };
-    let is_object = obj.get("type").and_then(Value::as_str) == Some("object") || obj.contains_key("properties");
-    let composed = OPEN_BY_COMPOSITION.iter().any(|k| obj.contains_key(*k));
-    if closable
-        && is_object
-        && !composed
-        && !obj.contains_key("additionalProperties")
-        && !obj.contains_key("patternProperties")
-    {
-        obj.insert("additionalProperties".to_owned(), Value::Bool(false));
-    }
-    // Branches of an object that has properties of its own must allow those.
-    let own_properties = obj.contains_key("properties");
-    for (key, sub) in obj.iter_mut() {
-        match key.as_str() {
-            "properties" | "$defs" | "definitions" => {
-                if let Some(map) = sub.as_object_mut() {
-                    map.values_mut().for_each(|s| close_objects(s, true));
-                }
-            }
-            "items" | "additionalProperties" => close_objects(sub, true),
-            "anyOf" | "oneOf" => {
-                if let Some(list) = sub.as_array_mut() {
-                    list.iter_mut().for_each(|s| close_objects(s, !own_properties));
-                }
-            }
-            "allOf" => {
-                if let Some(list) = sub.as_array_mut() {
-                    list.iter_mut().for_each(|s| close_objects(s, false));
-                }
-            }
-            "prefixItems" => {
-                if let Some(list) = sub.as_array_mut() {
-                    list.iter_mut().for_each(|s| close_objects(s, true));
-                }
-            }
-            _ => {}
+/// themselves. An object stays open where closing it could forbid what the schema allows: inside
+/// `allOf` (a branch's object is merged with the others'), when it requires a property it does not
+/// declare, and for a definition that a `$ref` brings into such a place (found by walking the
+/// schema until no new definition turns up: definitions refer to each other).
+fn close_objects(schema: &mut Value) {
+    let mut open_definitions = std::collections::HashSet::new();
+    loop {
+        let mut walk = Closing { open_definitions: &open_definitions, open_refs: Vec::new(), apply: false };
+        walk.visit(&mut schema.clone(), true);
+        let before = open_definitions.len();
+        open_definitions.extend(walk.open_refs);
+        if open_definitions.len() == before {
+            break;
         }
     }
+    Closing { open_definitions: &open_definitions, open_refs: Vec::new(), apply: true }.visit(schema, true);
+}
+
+/// One walk of [`close_objects`]: `open_refs` collects the definitions referred to where objects
+/// must stay open; with `apply`, objects are closed.
+struct Closing<'a> {
+    open_definitions: &'a std::collections::HashSet<String>,
+    open_refs: Vec<String>,
+    apply: bool,
+}
+
+impl Closing<'_> {
+    fn visit(&mut self, schema: &mut Value, closable: bool) {
+        let Some(obj) = schema.as_object_mut() else { return };
+        if !closable {
+            if let Some(name) = obj.get("$ref").and_then(Value::as_str).and_then(definition_name) {
+                self.open_refs.push(name);
+            }
+        }
+        let is_object = obj.get("type").and_then(Value::as_str) == Some("object") || obj.contains_key("properties");
+        let composed = OPEN_BY_COMPOSITION.iter().any(|k| obj.contains_key(*k));
+        let declared = |name: &str| obj.get("properties").and_then(Value::as_object).is_some_and(|p| p.contains_key(name));
+        let requires_undeclared = obj
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|names| names.iter().filter_map(Value::as_str).any(|n| !declared(n)));
+        if self.apply
+            && closable
+            && is_object
+            && !composed
+            && !requires_undeclared
+            && !obj.contains_key("additionalProperties")
+            && !obj.contains_key("patternProperties")
+        {
+            obj.insert("additionalProperties".to_owned(), Value::Bool(false));
+        }
+        // Branches of an object that has properties of its own must allow those.
+        let own_properties = obj.contains_key("properties");
+        for (key, sub) in obj.iter_mut() {
+            match key.as_str() {
+                "properties" => {
+                    if let Some(map) = sub.as_object_mut() {
+                        map.values_mut().for_each(|s| self.visit(s, true));
+                    }
+                }
+                "$defs" | "definitions" => {
+                    if let Some(map) = sub.as_object_mut() {
+                        for (name, s) in map.iter_mut() {
+                            let open = self.open_definitions.contains(name);
+                            self.visit(s, !open);
+                        }
+                    }
+                }
+                "items" | "additionalProperties" => self.visit(sub, true),
+                "anyOf" | "oneOf" => {
+                    if let Some(list) = sub.as_array_mut() {
+                        list.iter_mut().for_each(|s| self.visit(s, !own_properties));
+                    }
+                }
+                "allOf" => {
+                    if let Some(list) = sub.as_array_mut() {
+                        list.iter_mut().for_each(|s| self.visit(s, false));
+                    }
+                }
+                "prefixItems" => {
+                    if let Some(list) = sub.as_array_mut() {
+                        list.iter_mut().for_each(|s| self.visit(s, true));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The name of the definition a `$ref` points to (`#/$defs/name` or `#/definitions/name`, also
+/// after a base URI), if it is one.
+fn definition_name(reference: &str) -> Option<String> {
+    let pointer = &reference[reference.find('#')? + 1..];
+    let name = pointer.strip_prefix("/$defs/").or_else(|| pointer.strip_prefix("/definitions/"))?;
+    // Definitions nested deeper are not told apart: the first segment names the top one.
+    let segment = name.split('/').next().unwrap_or(name);
+    Some(segment.replace("~1", "/").replace("~0", "~"))
 }
 
 /// The largest integer magnitude generated when a schema sets no bounds (JavaScript's safe
@@ -811,6 +867,33 @@ mod tests {
         assert_eq!(keys(&schema), ["kind", "image", "env", "inner"]);
         assert_eq!(keys(&schema["properties"]["inner"]), ["a", "c", "b"]);
         assert_eq!(schema["additionalProperties"], false);
+    }
+
+    #[test]
+    fn definitions_merged_by_all_of_stay_open_and_others_close() {
+        // As JSON Schema Store's machine.schema: a definition extended through `allOf` must allow
+        // the extension's properties, also when it is reached through another definition.
+        let schema = compact(json!({
+            "$ref": "#/definitions/history",
+            "definitions": {
+                "base": {"type": "object", "properties": {"id": {"type": "string"}}},
+                "middle": {"$ref": "#/definitions/base"},
+                "history": {"allOf": [{"$ref": "#/definitions/middle"},
+                                      {"type": "object", "properties": {"history": {"type": "string"}}, "required": ["history"]}]},
+                "unrelated": {"type": "object", "properties": {"a": {"type": "string"}}}
+            }
+        }));
+        let defs = &schema["definitions"];
+        assert!(defs["base"].get("additionalProperties").is_none(), "{defs}");
+        assert!(defs["history"]["allOf"][1].get("additionalProperties").is_none());
+        assert_eq!(defs["unrelated"]["additionalProperties"], false);
+        assert_eq!(definition_name("https://example.com/s.json#/$defs/a~1b/properties/c").as_deref(), Some("a/b"));
+    }
+
+    #[test]
+    fn an_object_requiring_an_undeclared_property_stays_open() {
+        let schema = compact(json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name", "type"]}));
+        assert!(schema.get("additionalProperties").is_none());
     }
 
     #[test]
