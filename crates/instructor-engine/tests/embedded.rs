@@ -121,7 +121,8 @@ fn json_object_allows_any_object_not_just_the_empty_one() {
         .prompt(&[("user".into(), r#"Describe Jason, who is 20, as a JSON object with his name and age."#.into())])
         .expect("prompt");
     let g = engine()
-        .generate(&prompt, &Constraint::JsonObject, &Sampling { max_tokens: Some(60), ..Sampling::default() }, None)
+        // Room for the model's own layout (one key per line) and the nesting it tries first.
+        .generate(&prompt, &Constraint::JsonObject, &Sampling { max_tokens: Some(200), ..Sampling::default() }, None)
         .expect("generates");
     let value: Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{e}: {}", g.text));
     assert!(value.as_object().is_some_and(|o| !o.is_empty()), "{}", g.text);
