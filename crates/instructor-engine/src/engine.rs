@@ -658,7 +658,8 @@ impl Closing<'_> {
         }
         let is_object = obj.get("type").and_then(Value::as_str) == Some("object") || obj.contains_key("properties");
         let composed = OPEN_BY_COMPOSITION.iter().any(|k| obj.contains_key(*k));
-        let declared = |name: &str| obj.get("properties").and_then(Value::as_object).is_some_and(|p| p.contains_key(name));
+        let declared =
+            |name: &str| obj.get("properties").and_then(Value::as_object).is_some_and(|p| p.contains_key(name));
         let requires_undeclared = obj
             .get("required")
             .and_then(Value::as_array)
@@ -892,7 +893,9 @@ mod tests {
 
     #[test]
     fn an_object_requiring_an_undeclared_property_stays_open() {
-        let schema = compact(json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name", "type"]}));
+        let schema = compact(
+            json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name", "type"]}),
+        );
         assert!(schema.get("additionalProperties").is_none());
     }
 

@@ -92,7 +92,11 @@ fn main() {
         let calls = std::env::var("BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(seq_calls);
         rt.block_on(async {
             for _ in 0..calls {
-                if which == "baseline" { baseline.call().await } else { library_call(&library, Api::ChatCompletions, 0).await }
+                if which == "baseline" {
+                    baseline.call().await
+                } else {
+                    library_call(&library, Api::ChatCompletions, 0).await
+                }
             }
         });
         return;
