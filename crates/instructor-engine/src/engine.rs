@@ -56,8 +56,8 @@ pub enum Constraint {
     JsonOrText(Value),
 }
 
-/// Sampling settings.
-#[derive(Debug, Clone, PartialEq)]
+/// Sampling settings; the default is greedy, with no penalties, up to [`DEFAULT_MAX_TOKENS`].
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sampling {
     /// Greedy when `None` or 0.
     pub temperature: Option<f32>,
@@ -83,21 +83,6 @@ pub const DEFAULT_MAX_TOKENS: u32 = 2048;
 
 /// How many recent tokens the penalties look back over (llama.cpp's default).
 pub const PENALTY_WINDOW: i32 = 64;
-
-impl Default for Sampling {
-    fn default() -> Self {
-        Sampling {
-            temperature: None,
-            top_p: None,
-            top_k: None,
-            repeat_penalty: None,
-            frequency_penalty: None,
-            presence_penalty: None,
-            seed: 0,
-            max_tokens: None,
-        }
-    }
-}
 
 impl Sampling {
     /// Whether any penalty changes the logits.
