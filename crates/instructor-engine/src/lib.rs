@@ -33,7 +33,9 @@ pub mod store;
 
 use std::fmt;
 
-pub use engine::{Constraint, DEFAULT_MAX_TOKENS, Engine, EngineOptions, Generation, JsonCompactor, Sampling, Stop};
+pub use engine::{
+    Constraint, DEFAULT_MAX_TOKENS, Engine, EngineOptions, Generation, JsonCompactor, PENALTY_WINDOW, Sampling, Stop,
+};
 pub use provider::tool_has_answered;
 
 /// Everything that can go wrong in the engine.
