@@ -19,11 +19,22 @@ if [ -z "$venv" ]; then
 fi
 started=$SECONDS
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/python" -c 'import llama_cpp.server.app' 2>/dev/null; then
+# llama.cpp built for this machine's kind of CPU (x86-64-v3, as our engine and llama-server), from
+# source: a wheel from pip's cache may have been built with -march=native on another CPU, and
+# then dies with "Illegal instruction" on this one. The flags it was built with are kept in the
+# venv, and a venv without them (or with others) is rebuilt.
+flags=
+[ "$(uname -m)" = x86_64 ] && flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+marker="$venv/.llama-cpp-cmake-args"
+if ! "$venv/bin/python" -c 'import llama_cpp.server.app' 2>/dev/null || [ "$(cat "$marker" 2>/dev/null)" != "$flags" ]; then
   installed=$("$venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)
-  # Only the server's extras when llama_cpp is already built; else build it (2 jobs).
-  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} "$venv/bin/pip" install --quiet \
-    --disable-pip-version-check "llama-cpp-python[server]${installed:+==$installed}"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "llama-cpp-python[server]${installed:+==$installed}"
+  version=$("$venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)')
+  # Two compile jobs: a small machine stays usable.
+  CMAKE_ARGS="$flags" CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} "$venv/bin/pip" install --quiet \
+    --disable-pip-version-check --force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python \
+    "llama-cpp-python==$version"
+  printf '%s' "$flags" >"$marker"
 fi
 echo "llama-cpp-python ready in $((SECONDS - started)) s ($venv)" >&2
 
