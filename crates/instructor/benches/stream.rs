@@ -166,20 +166,7 @@ fn native(name: &str) -> Api {
 
 async fn partial_on(api: Api, url: &str, n: usize) {
     let client = Client::builder().api(api).base_url(url).api_key("sk-bench").mode(Mode::Json).build().expect("client");
-    let mut stream = pin!(client.chat().create_partial::<Vec<Contact>>(request()));
-    let mut done = false;
-    while let Some(event) = stream.next().await {
-        match event.expect("event") {
-            PartialEvent::Partial(p) => {
-                std::hint::black_box(p.json().as_array().map(Vec::len));
-            }
-            PartialEvent::Complete(extraction) => {
-                assert_eq!(extraction.value.len(), n);
-                done = true;
-            }
-        }
-    }
-    assert!(done);
+    drain_partials(&client, n).await;
 }
 
 fn check(what: &str, value: f64, op: &str, target: f64) {
@@ -229,7 +216,16 @@ async fn read_events(url: &str) {
 }
 
 async fn partial(url: &str, n: usize) -> usize {
-    let client = client(url);
+    drain_partials(&client(url), n).await
+}
+
+async fn partial_calls(url: &str, n: usize) -> usize {
+    drain_partials(&client_in(url, Mode::ParallelTools), n).await
+}
+
+/// Reads every partial of a `create_partial` stream of N contacts and checks the final value;
+/// returns how many partials there were.
+async fn drain_partials(client: &Client, n: usize) -> usize {
     let mut stream = pin!(client.chat().create_partial::<Vec<Contact>>(request()));
     let mut seen = 0;
     let mut done = false;
@@ -247,24 +243,6 @@ async fn partial(url: &str, n: usize) -> usize {
     }
     assert!(done);
     seen
-}
-
-async fn partial_calls(url: &str, n: usize) {
-    let client = client_in(url, Mode::ParallelTools);
-    let mut stream = pin!(client.chat().create_partial::<Vec<Contact>>(request()));
-    let mut done = false;
-    while let Some(event) = stream.next().await {
-        match event.expect("event") {
-            PartialEvent::Partial(p) => {
-                std::hint::black_box(p.json().as_array().map(Vec::len));
-            }
-            PartialEvent::Complete(extraction) => {
-                assert_eq!(extraction.value.len(), n);
-                done = true;
-            }
-        }
-    }
-    assert!(done);
 }
 
 async fn iterable(url: &str, n: usize) {
