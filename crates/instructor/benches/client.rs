@@ -84,18 +84,40 @@ fn main() {
         std::env::var("BENCH_APIS").ok().map(|list| list.split(',').map(api_of).collect::<Vec<_>>());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
 
-    // `BENCH_PROFILE=library|baseline`: only sequential chat-completions calls of one kind.
+    // `BENCH_PROFILE=library|baseline|reask`: only sequential calls of one kind, to the first API
+    // of `BENCH_APIS` (chat completions by default), for profilers; `library-64`, `baseline-64`:
+    // the same over 64 concurrent tasks.
     if let Ok(which) = std::env::var("BENCH_PROFILE") {
-        let server = Server::spawn(Api::ChatCompletions, false);
-        let baseline = Baseline::new(Api::ChatCompletions, &server.url);
-        let library = library_client(Api::ChatCompletions, &server.url);
+        let api = only.as_ref().and_then(|o| o.first().copied()).unwrap_or(Api::ChatCompletions);
+        let server = Server::spawn(api, which == "reask");
+        let baseline = Baseline::new(api, &server.url);
+        let library = library_client(api, &server.url);
         let calls = std::env::var("BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(seq_calls);
+        if let Some(side) = which.strip_suffix("-64") {
+            // The same over 64 tasks on two worker threads.
+            let mt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let m = if side == "baseline" {
+                let b = Arc::new(Baseline::new(api, &server.url));
+                concurrent(&mt, calls, move || {
+                    let b = Arc::clone(&b);
+                    async move { b.call().await }
+                })
+            } else {
+                let c = library_client(api, &server.url);
+                concurrent(&mt, calls, move || {
+                    let c = c.clone();
+                    async move { library_call(&c, api, 0).await }
+                })
+            };
+            println!("{side} at 64: {:.1}µs CPU per call, {:.0} calls/s", m.cpu_us_per_call, m.calls_per_sec);
+            return;
+        }
         rt.block_on(async {
             for _ in 0..calls {
-                if which == "baseline" {
-                    baseline.call().await
-                } else {
-                    library_call(&library, Api::ChatCompletions, 0).await
+                match which.as_str() {
+                    "baseline" => baseline.call().await,
+                    "reask" => library_call(&library, api, 1).await,
+                    _ => library_call(&library, api, 0).await,
                 }
             }
         });

@@ -307,9 +307,9 @@ impl ClientBuilder {
                 }
                 let transport = HttpTransport::new(&base_url, headers, self.retry, max_body, openai_error)?;
                 if api == Api::Responses {
-                    (Arc::new(OpenAiResponses::new(transport, media)), None)
+                    (Arc::new(OpenAiResponses::new(transport, media)?), None)
                 } else {
-                    let chat = Arc::new(OpenAiCompatible::new(transport, media));
+                    let chat = Arc::new(OpenAiCompatible::new(transport, media)?);
                     (chat.clone(), Some(BatchApi::OpenAi(chat)))
                 }
             }
@@ -344,7 +344,7 @@ impl ClientBuilder {
                     max_body,
                     crate::providers::anthropic::error_body,
                 )?;
-                let anthropic = Arc::new(Anthropic::new(transport, version, media));
+                let anthropic = Arc::new(Anthropic::new(transport, version, media)?);
                 (anthropic.clone(), Some(BatchApi::Anthropic(anthropic)))
             }
             Api::Gemini => {
@@ -739,10 +739,10 @@ impl Call {
             hook.on_parse_error(&error);
         }
         let spent = completion.usage.unwrap_or_default();
-        let message = completion.message().cloned().unwrap_or_default();
         let truncated = error.kind() == ReplyErrorKind::Truncated;
-        self.failed.push(FailedAttempt { reply: reply_text(&message), error: error.clone(), usage: spent });
         if truncated || self.attempt > self.max_retries {
+            let reply = completion.message().map(reply_text).unwrap_or_default();
+            self.failed.push(FailedAttempt { reply, error, usage: spent });
             let attempts = std::mem::take(&mut self.failed);
             let exhausted = Box::new(Exhausted { attempts, last_completion: completion, usage: self.usage });
             return Some(if truncated { Error::Truncated(exhausted) } else { Error::Exhausted(exhausted) });
@@ -750,8 +750,11 @@ impl Call {
         for hook in hooks {
             hook.on_reask(self.attempt + 1, &error);
         }
+        // The completion is not kept: its message moves into the re-ask.
+        let message = completion.choices.into_iter().next().map(|c| c.message).unwrap_or_default();
         self.outgoing.messages.truncate(self.original_len);
         self.outgoing.messages.extend(reask::turn(&message, &error));
+        self.failed.push(FailedAttempt { reply: reply_text(&message), error, usage: spent });
         None
     }
 
@@ -765,7 +768,7 @@ impl Call {
 /// other mode answers the (maybe wrapped) schema.
 pub(crate) fn read_options(schema: &ResponseSchema, mode: Mode, strict: bool) -> ReadOptions<'_> {
     let parallel = mode == Mode::ParallelTools;
-    let reply_schema = match schema.json().pointer("/properties/value") {
+    let reply_schema = match schema.json().get("properties").and_then(|p| p.get("value")) {
         Some(array) if parallel && schema.is_wrapped() => array,
         _ => schema.json(),
     };

@@ -98,6 +98,12 @@ impl HttpTransport {
         format!("{}{path}", self.base)
     }
 
+    /// `{base}{path}`, parsed: providers parse their endpoint once, not on every request.
+    pub(crate) fn endpoint(&self, path: &str) -> Result<reqwest::Url, crate::Error> {
+        let url = self.url(path);
+        reqwest::Url::parse(&url).map_err(|e| crate::Error::request(format!("bad endpoint URL `{url}`: {e}")))
+    }
+
     /// Runs `once` (one HTTP exchange, given its timeout) under the retry policy.
     pub(crate) async fn with_retries<T, F, Fut>(&self, endpoint: &str, mut once: F) -> Result<T, ProviderError>
     where
@@ -140,9 +146,11 @@ impl HttpTransport {
     }
 
     /// POSTs `body` to `url` under the retry policy and returns the body of a success.
-    pub(crate) async fn post(&self, url: &str, body: Bytes) -> Result<Vec<u8>, ProviderError> {
-        self.with_retries(url, |timeout| self.exchange(reqwest::Method::POST, url, Some((None, body.clone())), timeout))
-            .await
+    pub(crate) async fn post(&self, url: &reqwest::Url, body: Bytes) -> Result<Vec<u8>, ProviderError> {
+        self.with_retries(url.as_str(), |timeout| {
+            self.exchange(reqwest::Method::POST, url.clone(), Some((None, body.clone())), timeout)
+        })
+        .await
     }
 
     /// Any request to `{base}{path}` under the retry policy (files, batches, results).
@@ -155,9 +163,11 @@ impl HttpTransport {
     ) -> Result<Vec<u8>, ProviderError> {
         let url =
             if path.starts_with("http://") || path.starts_with("https://") { path.to_owned() } else { self.url(path) };
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| ProviderError::new(ProviderErrorKind::Connect, format!("bad URL `{url}`: {e}")))?;
         self.with_retries(&url, |timeout| {
             let body = body.as_ref().map(|(content_type, bytes)| (Some(content_type.as_str()), bytes.clone()));
-            self.exchange(method.clone(), &url, body, timeout)
+            self.exchange(method.clone(), parsed.clone(), body, timeout)
         })
         .await
     }
@@ -165,7 +175,7 @@ impl HttpTransport {
     async fn exchange(
         &self,
         method: reqwest::Method,
-        url: &str,
+        url: reqwest::Url,
         body: Option<(Option<&str>, Bytes)>,
         timeout: Duration,
     ) -> Result<Vec<u8>, ProviderError> {
@@ -188,9 +198,13 @@ impl HttpTransport {
 
     /// Opens a streamed reply: retried like a plain request until the server answers with a
     /// success status; what follows is read as it comes, within the retry budget.
-    pub(crate) async fn open_stream(&self, url: &str, body: Bytes) -> Result<reqwest::Response, ProviderError> {
-        self.with_retries(url, |timeout| {
-            let send = self.http.post(url).timeout(self.retry.budget).body(body.clone()).send();
+    pub(crate) async fn open_stream(
+        &self,
+        url: &reqwest::Url,
+        body: Bytes,
+    ) -> Result<reqwest::Response, ProviderError> {
+        self.with_retries(url.as_str(), |timeout| {
+            let send = self.http.post(url.clone()).timeout(self.retry.budget).body(body.clone()).send();
             async move {
                 let response = match tokio::time::timeout(timeout, send).await {
                     Ok(sent) => sent.map_err(|e| transport_error(e, timeout))?,

@@ -51,6 +51,12 @@ pub(crate) fn no_check<T>() -> Check<T> {
 pub(crate) trait Decode<T>: Sync {
     fn decode_text(&self, json: &str, unwrap: bool) -> Result<T, ReplyError>;
     fn decode_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError>;
+
+    /// [`decode_text`](Self::decode_text) where the error may be left unbuilt (`Err(None)`): the
+    /// fast path for the common reply that decodes.
+    fn try_text(&self, json: &str, unwrap: bool) -> Result<T, Option<ReplyError>> {
+        self.decode_text(json, unwrap).map_err(Some)
+    }
 }
 
 /// Decodes into a Rust type with serde, naming the failing field on error.
@@ -65,17 +71,29 @@ impl<T: DeserializeOwned> Decode<T> for Typed {
         decode_typed(json, unwrap)
     }
 
-    fn decode_value(&self, value: Value, unwrap: bool) -> Result<T, ReplyError> {
+    fn decode_value(&self, mut value: Value, unwrap: bool) -> Result<T, ReplyError> {
         if unwrap {
-            if let Value::Object(members) = &value {
+            if let Value::Object(members) = &mut value {
                 if members.len() == 1 {
-                    if let Some(inner) = members.get(WRAPPER_FIELD) {
-                        return deserialize_value::<T>(inner.clone());
+                    if let Some(inner) = members.remove(WRAPPER_FIELD) {
+                        return deserialize_value::<T>(inner);
                     }
                 }
             }
         }
         deserialize_value::<T>(value)
+    }
+
+    fn try_text(&self, json: &str, unwrap: bool) -> Result<T, Option<ReplyError>> {
+        #[derive(serde::Deserialize)]
+        struct Wrapper<T> {
+            value: T,
+        }
+        let decoded = match unwrap {
+            true => serde_json::from_str::<Wrapper<T>>(json).map(|w| w.value).or_else(|_| serde_json::from_str(json)),
+            false => serde_json::from_str(json),
+        };
+        decoded.map_err(|_| None)
     }
 }
 
@@ -172,14 +190,31 @@ pub(crate) fn read_reply<T>(
     text: &str,
     options: ReadOptions<'_>,
 ) -> Result<(T, Vec<Repair>), ReplyError> {
-    let first_error = match decoder.decode_text(text, options.unwrap) {
+    let mut strict_error = match decoder.try_text(text, options.unwrap) {
         Ok(value) => return Ok((value, Vec::new())),
         Err(e) => e,
     };
-    let parsed = match json::parse_lenient(text) {
+    // The strict decoder's error (it names the field), built only where it is the answer.
+    let mut first_error = || {
+        strict_error.take().unwrap_or_else(|| match decoder.decode_text(text, options.unwrap) {
+            Err(e) => e,
+            Ok(_) => ReplyError::parse(None, "the reply decodes only on a second reading"),
+        })
+    };
+    // Valid JSON of the wrong shape is common (a string for a number): serde_json reads it
+    // faster than the lenient parser, which is for what it cannot read.
+    let parsed = match serde_json::from_str::<Value>(text) {
+        Ok(value) => Ok(json::Parsed { value, repairs: Vec::new() }),
+        Err(_) => json::parse_lenient(text),
+    };
+    let parsed = match parsed {
         Ok(parsed) => parsed,
         // The strict parser's message is the clearer one for a document that starts as JSON.
-        Err(e) if text.trim_start().starts_with(['{', '[']) && first_error.kind() == ReplyErrorKind::Parse => {
+        Err(e) if text.trim_start().starts_with(['{', '[']) => {
+            let first_error = first_error();
+            if first_error.kind() != ReplyErrorKind::Parse {
+                return Err(ReplyError::parse(None, e.to_string()));
+            }
             return Err(ReplyError::parse(first_error.path().map(str::to_owned), format!("{first_error}; {e}")));
         }
         Err(e) => return Err(ReplyError::parse(None, e.to_string())),
@@ -191,15 +226,12 @@ pub(crate) fn read_reply<T>(
     }
     if options.strict {
         if !repairs.is_empty() {
-            return Err(first_error);
+            return Err(first_error());
         }
     } else {
         repairs.extend(json::align_to_schema(&mut value, options.schema));
     }
-    if repairs.is_empty() && !options.prose_expected && !options.strict {
-        // Nothing was repaired, so the strict error stands (it names the field).
-        return Err(first_error);
-    }
+    // With nothing repaired this fails as the text did, and its error names the field too.
     let value = decoder.decode_value(value, options.unwrap)?;
     if !repairs.is_empty() {
         tracing::debug!(repairs = %repairs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "), "reply repaired");

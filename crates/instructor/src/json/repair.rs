@@ -155,12 +155,14 @@ fn resolve<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
     schema
 }
 
-fn types(schema: &Value) -> Vec<&str> {
-    match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
+/// The types a schema names (`"type": "x"` or `"type": [...]`), without allocating.
+fn types(schema: &Value) -> impl Iterator<Item = &str> + Clone {
+    let (one, many) = match schema.get("type") {
+        Some(Value::String(t)) => (Some(t.as_str()), &[][..]),
+        Some(Value::Array(ts)) => (None, ts.as_slice()),
+        _ => (None, &[][..]),
+    };
+    one.into_iter().chain(many.iter().filter_map(Value::as_str))
 }
 
 fn fits(value: &Value, ty: &str) -> bool {
@@ -180,7 +182,7 @@ fn align(value: &mut Value, schema: &Value, root: &Value, path: &mut String, rep
     for key in ["anyOf", "oneOf"] {
         if let Some(Value::Array(branches)) = schema.get(key) {
             let resolved: Vec<&Value> = branches.iter().map(|b| resolve(b, root)).collect();
-            let fitting = resolved.iter().find(|b| types(b).iter().any(|t| fits(value, t)));
+            let fitting = resolved.iter().find(|b| types(b).any(|t| fits(value, t)));
             match fitting {
                 Some(branch) => align(value, branch, root, path, repairs, depth + 1),
                 None => {
@@ -189,7 +191,7 @@ fn align(value: &mut Value, schema: &Value, root: &Value, path: &mut String, rep
                         let mut candidate = value.clone();
                         let mut trial = Repairs::default();
                         align(&mut candidate, branch, root, path, &mut trial, depth + 1);
-                        if types(branch).iter().any(|t| fits(&candidate, t)) {
+                        if types(branch).any(|t| fits(&candidate, t)) {
                             *value = candidate;
                             for r in trial.0 {
                                 repairs.add_at(r.kind, || r.at.clone());
@@ -208,8 +210,8 @@ fn align(value: &mut Value, schema: &Value, root: &Value, path: &mut String, rep
         }
     }
     let types = types(schema);
-    if !types.is_empty() && !types.iter().any(|t| fits(value, t)) {
-        coerce_scalar(value, &types, path, repairs);
+    if types.clone().next().is_some() && !types.clone().any(|t| fits(value, t)) {
+        coerce_scalar(value, types, path, repairs);
     }
     if let (Some(Value::Array(options)), Value::String(s)) = (schema.get("enum"), &*value) {
         let exact = options.iter().any(|o| o.as_str() == Some(s));
@@ -257,8 +259,13 @@ fn align_members(
     }
 }
 
-fn coerce_scalar(value: &mut Value, types: &[&str], path: &str, repairs: &mut Repairs) {
-    let wants = |t: &str| types.contains(&t);
+fn coerce_scalar<'s>(
+    value: &mut Value,
+    types: impl Iterator<Item = &'s str> + Clone,
+    path: &str,
+    repairs: &mut Repairs,
+) {
+    let wants = |wanted: &str| types.clone().any(|t| t == wanted);
     let replacement = match &*value {
         Value::String(s) if wants("integer") || wants("number") => {
             let s = s.trim();

@@ -40,7 +40,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// shape (`output_format`).
 pub struct Anthropic {
     transport: HttpTransport,
-    endpoint: String,
+    endpoint: reqwest::Url,
     /// An API version before 2026-10-21: sampling parameters, and `output_format` with the beta
     /// header instead of `output_config.format`.
     legacy: bool,
@@ -66,9 +66,9 @@ pub(crate) fn uses_beta_structured_outputs(version: &str) -> bool {
 }
 
 impl Anthropic {
-    pub(crate) fn new(transport: HttpTransport, version: &str, media: MediaPolicy) -> Self {
-        let endpoint = transport.url("/v1/messages");
-        Anthropic {
+    pub(crate) fn new(transport: HttpTransport, version: &str, media: MediaPolicy) -> Result<Self, Error> {
+        let endpoint = transport.endpoint("/v1/messages")?;
+        Ok(Anthropic {
             transport,
             endpoint,
             legacy: uses_beta_structured_outputs(version),
@@ -76,12 +76,12 @@ impl Anthropic {
             tools: FragmentCache::default(),
             choices: FragmentCache::default(),
             formats: FragmentCache::default(),
-        }
+        })
     }
 
     /// The URL requests go to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.endpoint.as_str()
     }
 
     #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
@@ -293,7 +293,7 @@ pub(crate) fn error_body(_: StatusCode, body: &[u8]) -> ErrorBody {
 impl Provider for Anthropic {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let body = encode(&self.translate(request)?)?;
+            let body = encode(&self.translate(request)?, request)?;
             let reply = self.transport.post(&self.endpoint, body).await?;
             Anthropic::read_reply(&reply)
         })
@@ -324,7 +324,7 @@ impl Provider for Anthropic {
         Box::pin(async move {
             let mut body = self.translate(request)?;
             body.stream = true;
-            let response = self.transport.open_stream(&self.endpoint, encode(&body)?).await?;
+            let response = self.transport.open_stream(&self.endpoint, encode(&body, request)?).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Events::default()));
             Ok(stream)
         })

@@ -18,7 +18,7 @@ use crate::wire::{ChatCompletion, CompletionRequest};
 /// Ollama, llama.cpp's server, ... Built by [`ClientBuilder`](crate::ClientBuilder).
 pub struct OpenAiCompatible {
     transport: HttpTransport,
-    endpoint: String,
+    endpoint: reqwest::Url,
     media: MediaPolicy,
 }
 
@@ -29,14 +29,14 @@ impl fmt::Debug for OpenAiCompatible {
 }
 
 impl OpenAiCompatible {
-    pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Self {
-        let endpoint = transport.url("/chat/completions");
-        OpenAiCompatible { transport, endpoint, media }
+    pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Result<Self, Error> {
+        let endpoint = transport.endpoint("/chat/completions")?;
+        Ok(OpenAiCompatible { transport, endpoint, media })
     }
 
     /// The URL requests go to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.endpoint.as_str()
     }
 
     /// The transport, for the endpoints beside chat completions (files, batches).
@@ -46,10 +46,13 @@ impl OpenAiCompatible {
     }
 }
 
-pub(crate) fn encode<T: serde::Serialize>(request: &T) -> Result<Bytes, ProviderError> {
-    serde_json::to_vec(request)
-        .map(Bytes::from)
-        .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}")))
+/// `body` as JSON; `like` is the library's request it was made from, whose size it roughly has
+/// (so the buffer is allocated once, not grown by doubling).
+pub(crate) fn encode<T: serde::Serialize>(body: &T, like: &CompletionRequest) -> Result<Bytes, ProviderError> {
+    let mut out = Vec::with_capacity(like.encoded_size_hint());
+    serde_json::to_writer(&mut out, body)
+        .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}")))?;
+    Ok(Bytes::from(out))
 }
 
 impl Provider for OpenAiCompatible {
@@ -60,7 +63,7 @@ impl Provider for OpenAiCompatible {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
             let request = media::CHAT.inline_urls(request, &self.media.fetcher).await?;
-            let body = self.transport.post(&self.endpoint, encode(&*request)?).await?;
+            let body = self.transport.post(&self.endpoint, encode(&*request, request.as_ref())?).await?;
             serde_json::from_slice::<ChatCompletion>(&body)
                 .map_err(|e| decode_error("the reply is not a chat completion", e, &body))
         })
@@ -71,7 +74,7 @@ impl Provider for OpenAiCompatible {
             let mut request = media::CHAT.inline_urls(request, &self.media.fetcher).await?.into_owned();
             request.stream = true;
             request.extra.insert("stream_options".to_owned(), serde_json::json!({ "include_usage": true }));
-            let response = self.transport.open_stream(&self.endpoint, encode(&request)?).await?;
+            let response = self.transport.open_stream(&self.endpoint, encode(&request, &request)?).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), ChatChunks::new()));
             Ok(stream)
         })

@@ -4,6 +4,7 @@
 //! become the library's completion and deltas.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
@@ -43,6 +44,8 @@ pub struct Gemini {
     choices: FragmentCache<ToolConfig>,
     formats: FragmentCache<GenerationConfig>,
     subset_formats: FragmentCache<GenerationConfig>,
+    /// Parsed URLs by model and method: most programs use a model or two.
+    endpoints: Mutex<Vec<(String, &'static str, reqwest::Url)>>,
 }
 
 impl fmt::Debug for Gemini {
@@ -71,6 +74,7 @@ impl Gemini {
             choices: FragmentCache::default(),
             formats: FragmentCache::default(),
             subset_formats: FragmentCache::default(),
+            endpoints: Mutex::new(Vec::new()),
         }
     }
 
@@ -81,6 +85,23 @@ impl Gemini {
             return Err(ProviderError::new(ProviderErrorKind::Decode, format!("`{model}` is not a Gemini model name")));
         }
         Ok(self.transport.url(&format!("/v1beta/models/{model}:{method}")))
+    }
+
+    /// [`url`](Self::url), parsed once per model and method.
+    fn endpoint(&self, model: &str, method: &'static str) -> Result<reqwest::Url, ProviderError> {
+        const KEEP: usize = 16;
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, url)) = endpoints.iter().find(|(m, k, _)| m == model && *k == method) {
+            return Ok(url.clone());
+        }
+        let text = self.url(model, method)?;
+        let url = reqwest::Url::parse(&text)
+            .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("bad URL `{text}`: {e}")))?;
+        if endpoints.len() >= KEEP {
+            endpoints.clear();
+        }
+        endpoints.push((model.to_owned(), method, url.clone()));
+        Ok(url)
     }
 
     /// The `generateContent` body for `request`.
@@ -455,8 +476,8 @@ pub(crate) fn error_body(_: StatusCode, body: &[u8]) -> ErrorBody {
 impl Provider for Gemini {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let url = self.url(&request.model, "generateContent")?;
-            let body = encode(&self.translate(request)?)?;
+            let url = self.endpoint(&request.model, "generateContent")?;
+            let body = encode(&self.translate(request)?, request)?;
             let reply = self.transport.post(&url, body).await?;
             Gemini::read_reply(&reply)
         })
@@ -474,8 +495,8 @@ impl Provider for Gemini {
 
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
         Box::pin(async move {
-            let url = self.url(&request.model, "streamGenerateContent?alt=sse")?;
-            let body = encode(&self.translate(request)?)?;
+            let url = self.endpoint(&request.model, "streamGenerateContent?alt=sse")?;
+            let body = encode(&self.translate(request)?, request)?;
             let response = self.transport.open_stream(&url, body).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Chunks::default()));
             Ok(stream)

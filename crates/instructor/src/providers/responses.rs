@@ -31,7 +31,7 @@ use crate::wire::{
 /// with [`Preset::OpenAiResponses`](crate::Preset::OpenAiResponses) or [`Api::Responses`](crate::Api).
 pub struct OpenAiResponses {
     transport: HttpTransport,
-    endpoint: String,
+    endpoint: reqwest::Url,
     media: MediaPolicy,
     tools: FragmentCache<Vec<Tool>>,
     choices: FragmentCache<ToolChoice>,
@@ -45,21 +45,21 @@ impl fmt::Debug for OpenAiResponses {
 }
 
 impl OpenAiResponses {
-    pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Self {
-        let endpoint = transport.url("/responses");
-        OpenAiResponses {
+    pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Result<Self, Error> {
+        let endpoint = transport.endpoint("/responses")?;
+        Ok(OpenAiResponses {
             transport,
             endpoint,
             media,
             tools: FragmentCache::default(),
             choices: FragmentCache::default(),
             formats: FragmentCache::default(),
-        }
+        })
     }
 
     /// The URL requests go to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.endpoint.as_str()
     }
 
     /// The Responses request for `request`.
@@ -284,7 +284,7 @@ impl Provider for OpenAiResponses {
 
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let body = encode(&self.translate(request)?)?;
+            let body = encode(&self.translate(request)?, request)?;
             let reply = self.transport.post(&self.endpoint, body).await?;
             let response: Response =
                 serde_json::from_slice(&reply).map_err(|e| decode_error("the reply is not a response", e, &reply))?;
@@ -296,7 +296,7 @@ impl Provider for OpenAiResponses {
         Box::pin(async move {
             let mut body = self.translate(request)?;
             body.stream = true;
-            let response = self.transport.open_stream(&self.endpoint, encode(&body)?).await?;
+            let response = self.transport.open_stream(&self.endpoint, encode(&body, request)?).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Events::default()));
             Ok(stream)
         })

@@ -394,6 +394,22 @@ pub struct CompletionRequest {
 }
 
 impl CompletionRequest {
+    /// About how many bytes this request takes as JSON: its fragments and texts, plus room for
+    /// the keys around them.
+    pub(crate) fn encoded_size_hint(&self) -> usize {
+        let fragments = [&self.tools, &self.tool_choice, &self.response_format];
+        let fragments: usize = fragments.into_iter().flatten().map(|f| f.get().len()).sum();
+        let texts: usize = self
+            .messages
+            .iter()
+            .map(|m| {
+                48 + m.content.as_deref().map_or(0, str::len)
+                    + m.tool_calls.iter().map(|c| 96 + c.function.arguments.len()).sum::<usize>()
+            })
+            .sum();
+        256 + self.model.len() + fragments + texts
+    }
+
     /// A plain request: `model`, `messages`, nothing else set.
     ///
     /// ```
