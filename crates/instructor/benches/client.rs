@@ -95,7 +95,8 @@ fn main() {
         let calls = std::env::var("BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(seq_calls);
         if let Some(side) = which.strip_suffix("-64") {
             // The same over 64 tasks on two worker threads.
-            let mt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let mt =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             let m = if side == "baseline" {
                 let b = Arc::new(Baseline::new(api, &server.url));
                 concurrent(&mt, calls, move || {

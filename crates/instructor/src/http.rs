@@ -68,6 +68,9 @@ impl HttpTransport {
         let http = reqwest::Client::builder()
             .user_agent(concat!("instructor-rs/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
+            // The one retry policy is ours (`with_retries`), and a refused stream comes back to it
+            // as a connection error; reqwest's own would also copy every request in case.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
             .map_err(|e| crate::Error::request(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpTransport { http, base: base.to_owned(), retry, max_body, pause: SharedPause::default(), errors })

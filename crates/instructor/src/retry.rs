@@ -1,7 +1,7 @@
 //! The one HTTP retry policy: which failures are retried, and how long to wait between tries.
 //! Re-asking a model whose reply did not validate is a different loop (see `chat`), and never sleeps.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::HeaderMap;
@@ -160,29 +160,40 @@ mod tests {
 /// A pause shared by every request of one client. A 429 means the account, not the request, is
 /// over its limit, so the wait it asks for holds back every request (a batch's workers too),
 /// not just the one that got it.
-#[derive(Debug, Default)]
+///
+/// Every request reads it, so it is one atomic word (the pause's end, in nanoseconds after the
+/// client's creation; 0 for none) rather than a lock the concurrent requests would contend for.
+#[derive(Debug)]
 pub(crate) struct SharedPause {
-    until: Mutex<Option<Instant>>,
+    origin: Instant,
+    until_nanos: AtomicU64,
+}
+
+impl Default for SharedPause {
+    fn default() -> Self {
+        SharedPause { origin: Instant::now(), until_nanos: AtomicU64::new(0) }
+    }
 }
 
 impl SharedPause {
     /// Holds every request for at least `wait` from now.
     pub(crate) fn extend(&self, wait: Duration) {
-        let end = Instant::now() + wait;
-        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        if until.is_none_or(|u| u < end) {
-            *until = Some(end);
-        }
+        let end = (self.origin.elapsed() + wait).as_nanos().clamp(1, u128::from(u64::MAX)) as u64;
+        self.until_nanos.fetch_max(end, Ordering::Relaxed);
     }
 
     /// Waits out the current pause, if any.
     pub(crate) async fn wait(&self) {
         loop {
-            let until = *self.until.lock().unwrap_or_else(|e| e.into_inner());
-            match until {
-                Some(end) if end > Instant::now() => tokio::time::sleep_until(end.into()).await,
-                _ => return,
+            let until = self.until_nanos.load(Ordering::Relaxed);
+            if until == 0 {
+                return;
             }
+            let end = self.origin + Duration::from_nanos(until);
+            if end <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(end.into()).await;
         }
     }
 }
