@@ -407,6 +407,9 @@ impl Engine {
             )));
         }
         let mut slot = self.take_slot(&tokens, needed as u32, n_ctx)?;
+        let greedy = sampling.temperature.is_none_or(|t| t <= 0.0) && !sampling.penalised();
+        // Greedy decoding keeps the grammar out of llama.cpp's sampler chain (see `pick_greedy`).
+        let (mut greedy_matcher, matcher) = if greedy { (matcher, None) } else { (None, matcher) };
         let mut chain = Vec::with_capacity(6);
         if let Some(m) = matcher {
             // First in the chain: later filters must only ever see allowed tokens.
@@ -469,15 +472,30 @@ impl Engine {
                 stop = Stop::Cancelled;
                 break;
             }
-            // `sample` applies the chain and accepts the token (the grammar advances here);
-            // accepting it again would desynchronise the grammar.
-            let token = sampler.sample(ctx, logits_index);
+            let token = if greedy {
+                if let Some(m) = greedy_matcher.as_ref().filter(|m| m.is_stopped()) {
+                    if let Some(e) = m.get_error() {
+                        return Err(grammar_error(e));
+                    }
+                    // The grammar is complete: nothing may follow.
+                    stop = Stop::End;
+                    break;
+                }
+                pick_greedy(ctx.get_logits_ith(logits_index), greedy_matcher.as_mut())?
+            } else {
+                // `sample` applies the chain and accepts the token (the grammar advances here);
+                // accepting it again would desynchronise the grammar.
+                sampler.sample(ctx, logits_index)
+            };
             if generated == 0 {
                 first_token_time = started.elapsed();
             }
             if vocab.is_eog(token) {
                 stop = Stop::End;
                 break;
+            }
+            if let Some(m) = greedy_matcher.as_mut() {
+                m.consume_token(token.0 as u32).map_err(grammar_error)?;
             }
             generated += 1;
             vocab.token_to_piece_into(token, &mut out, false, None);
@@ -510,6 +528,39 @@ impl Engine {
             stop,
         })
     }
+}
+
+/// The greedy choice under an optional grammar. The model's top token is usually one the grammar
+/// allows, and checking that one token is far cheaper than computing the grammar's mask over the
+/// whole vocabulary, which is done only when the top token is refused. The result is the same
+/// as masking first: the top allowed token.
+fn pick_greedy(logits: &[f32], matcher: Option<&mut Matcher>) -> Result<LlamaToken, EngineError> {
+    let top = argmax(logits.iter().copied().enumerate()).unwrap_or(0);
+    let Some(matcher) = matcher else { return Ok(LlamaToken(top as i32)) };
+    if matcher.validate_tokens(&[top as u32]).map_err(grammar_error)? == 1 {
+        return Ok(LlamaToken(top as i32));
+    }
+    let mask = matcher.compute_mask_or_eos().map_err(grammar_error)?;
+    let allowed = logits.iter().copied().enumerate().filter(|(i, _)| mask.is_allowed(*i as u32));
+    match argmax(allowed) {
+        Some(token) => Ok(LlamaToken(token as i32)),
+        None => Err(EngineError::Inference("the grammar allows no token here".into())),
+    }
+}
+
+fn grammar_error(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Inference(format!("grammar: {e}"))
+}
+
+/// The index of the largest value (the first of equals, as llama.cpp's greedy sampler).
+fn argmax(values: impl Iterator<Item = (usize, f32)>) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, v) in values {
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// Any JSON object, spelled out: `compact` closes objects whose schema does not open them, so a
