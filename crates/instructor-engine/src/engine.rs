@@ -19,6 +19,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llguidance::api::TopLevelGrammar;
+use llguidance::toktrie::SimpleVob;
 use llguidance::{Matcher, ParserFactory};
 use serde_json::{Value, json};
 
@@ -410,6 +411,13 @@ impl Engine {
         let greedy = sampling.temperature.is_none_or(|t| t <= 0.0) && !sampling.penalised();
         // Greedy decoding keeps the grammar out of llama.cpp's sampler chain (see `pick_greedy`).
         let (mut greedy_matcher, matcher) = if greedy { (matcher, None) } else { (None, matcher) };
+        // Loops are watched for in JSON only (see `LoopGuard`).
+        let guarded = greedy_matcher.is_some() && !matches!(constraint, Constraint::None);
+        // Replies to a schema are JSON from their first byte; fenced or optional JSON starts later.
+        let mut guard = LoopGuard {
+            started: matches!(constraint, Constraint::JsonObject | Constraint::JsonSchema(_)),
+            ..LoopGuard::default()
+        };
         let mut chain = Vec::with_capacity(6);
         if let Some(m) = matcher {
             // First in the chain: later filters must only ever see allowed tokens.
@@ -481,7 +489,8 @@ impl Engine {
                     stop = Stop::End;
                     break;
                 }
-                pick_greedy(ctx.get_logits_ith(logits_index), greedy_matcher.as_mut())?
+                let piece = |t: LlamaToken| vocab.token_to_piece(t, false, None);
+                pick_greedy(ctx.get_logits_ith(logits_index), greedy_matcher.as_mut(), &guard, &piece)?
             } else {
                 // `sample` applies the chain and accepts the token (the grammar advances here);
                 // accepting it again would desynchronise the grammar.
@@ -498,7 +507,11 @@ impl Engine {
                 m.consume_token(token.0 as u32).map_err(grammar_error)?;
             }
             generated += 1;
+            let written = out.len();
             vocab.token_to_piece_into(token, &mut out, false, None);
+            if guarded {
+                guard.push(&out[written..]);
+            }
             let whole = match std::str::from_utf8(&out[emitted..]) {
                 Ok(text) => text,
                 Err(e) => std::str::from_utf8(&out[emitted..emitted + e.valid_up_to()]).unwrap_or_default(),
@@ -533,18 +546,143 @@ impl Engine {
 /// The greedy choice under an optional grammar. The model's top token is usually one the grammar
 /// allows, and checking that one token is far cheaper than computing the grammar's mask over the
 /// whole vocabulary, which is done only when the top token is refused. The result is the same
-/// as masking first: the top allowed token.
-fn pick_greedy(logits: &[f32], matcher: Option<&mut Matcher>) -> Result<LlamaToken, EngineError> {
-    let top = argmax(logits.iter().copied().enumerate()).unwrap_or(0);
-    let Some(matcher) = matcher else { return Ok(LlamaToken(top as i32)) };
-    if matcher.validate_tokens(&[top as u32]).map_err(grammar_error)? == 1 {
-        return Ok(LlamaToken(top as i32));
+/// as masking first (the top allowed token), except where `guard` sees a loop: then a token that
+/// would carry the loop on is passed over for the next best.
+fn pick_greedy(
+    logits: &[f32],
+    mut matcher: Option<&mut Matcher>,
+    guard: &LoopGuard,
+    piece: &dyn Fn(LlamaToken) -> Vec<u8>,
+) -> Result<LlamaToken, EngineError> {
+    let looping = guard.period();
+    let mut passed_over: Vec<usize> = Vec::new();
+    let mut mask: Option<SimpleVob> = None;
+    loop {
+        let candidates = logits
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(i, _)| mask.as_ref().is_none_or(|m| m.is_allowed(*i as u32)))
+            .filter(|(i, _)| !passed_over.contains(i));
+        let Some(top) = argmax(candidates) else {
+            // Everything the grammar allows carries the loop on: the best of it, then.
+            return passed_over
+                .first()
+                .map(|&t| LlamaToken(t as i32))
+                .ok_or_else(|| EngineError::Inference("the grammar allows no token here".into()));
+        };
+        if mask.is_none() {
+            if let Some(m) = matcher.as_deref_mut() {
+                if m.validate_tokens(&[top as u32]).map_err(grammar_error)? != 1 {
+                    mask = Some(m.compute_mask_or_eos().map_err(grammar_error)?);
+                    continue;
+                }
+            }
+        }
+        let token = LlamaToken(top as i32);
+        if let Some(period) = looping {
+            if passed_over.len() < LOOP_MAX_PASSES && guard.continues(&piece(token), period) {
+                passed_over.push(top);
+                continue;
+            }
+        }
+        return Ok(token);
     }
-    let mask = matcher.compute_mask_or_eos().map_err(grammar_error)?;
-    let allowed = logits.iter().copied().enumerate().filter(|(i, _)| mask.is_allowed(*i as u32));
-    match argmax(allowed) {
-        Some(token) => Ok(LlamaToken(token as i32)),
-        None => Err(EngineError::Inference("the grammar allows no token here".into())),
+}
+
+/// A unit repeated inside a JSON literal is a loop when it is at most this long...
+const LOOP_MAX_PERIOD: usize = 12;
+/// ...and its repetitions span at least this many bytes (and three repetitions).
+const LOOP_MIN_BYTES: usize = 32;
+/// How many candidates a loop may pass over before the loop is let be.
+const LOOP_MAX_PASSES: usize = 32;
+/// The most of a literal's tail kept to look for loops in.
+const LITERAL_KEEP: usize = 256;
+
+/// Greedy decoding's guard against loops inside a JSON literal. A tiny model decoding greedily
+/// can repeat one short unit until the token limit (`"1.1.1.1…"`, `"0000…"`, `".john.john…"`,
+/// `3.000000000155555…`): no user wants that as data, and the reply is cut and lost. Once a
+/// string's text ends in a unit of up to 12 bytes repeated over 32 bytes, a token that would
+/// repeat the unit again is passed over for the model's next choice (most often the string's
+/// closing quote); a number whose digits loop so is ended. Only the literal's own bytes count:
+/// JSON's structure (the same keys in every item of a list) is never a loop here.
+#[derive(Debug, Default)]
+struct LoopGuard {
+    /// The document has begun (from the first byte, or at a `{` or `[` after a fence or prose).
+    started: bool,
+    in_string: bool,
+    escaped: bool,
+    in_number: bool,
+    /// The current string's or number's bytes (its last `LITERAL_KEEP`, at least).
+    literal: Vec<u8>,
+}
+
+impl LoopGuard {
+    /// Follows the reply as it is written.
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if !self.started {
+                self.started = b == b'{' || b == b'[';
+            } else if self.in_string {
+                match (self.escaped, b) {
+                    (false, b'"') => {
+                        self.in_string = false;
+                        self.literal.clear();
+                    }
+                    (false, b'\\') => {
+                        self.escaped = true;
+                        self.keep(b);
+                    }
+                    _ => {
+                        self.escaped = false;
+                        self.keep(b);
+                    }
+                }
+            } else if b == b'"' {
+                self.in_string = true;
+                self.in_number = false;
+                self.literal.clear();
+            } else if b.is_ascii_digit() || b == b'-' || (self.in_number && matches!(b, b'.' | b'e' | b'E' | b'+')) {
+                if !self.in_number {
+                    self.in_number = true;
+                    self.literal.clear();
+                }
+                self.keep(b);
+            } else {
+                self.in_number = false;
+                self.literal.clear();
+            }
+        }
+    }
+
+    fn keep(&mut self, b: u8) {
+        if self.literal.len() >= LITERAL_KEEP {
+            self.literal.drain(..LITERAL_KEEP / 2);
+        }
+        self.literal.push(b);
+    }
+
+    /// The period of the unit the current literal ends repeating, if it loops.
+    fn period(&self) -> Option<usize> {
+        if !(self.in_string || self.in_number) {
+            return None;
+        }
+        let literal = &self.literal;
+        let n = literal.len();
+        (1..=LOOP_MAX_PERIOD.min(n / 3)).find(|&p| {
+            let repeated = (p..n).rev().take_while(|&i| literal[i] == literal[i - p]).count() + p;
+            repeated >= LOOP_MIN_BYTES.max(3 * p)
+        })
+    }
+
+    /// Whether `piece` carries a loop of `period` on: in a string, every byte of it repeats the
+    /// unit; in a number, any more of the number.
+    fn continues(&self, piece: &[u8], period: usize) -> bool {
+        if self.in_number {
+            return piece.first().is_some_and(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        }
+        let n = self.literal.len();
+        !piece.is_empty() && piece.iter().enumerate().all(|(j, &b)| b == self.literal[n - period + j % period])
     }
 }
 
@@ -944,5 +1082,45 @@ mod tests {
         }));
         assert!(schema.get("additionalProperties").is_none());
         assert!(schema["oneOf"][0].get("additionalProperties").is_none());
+    }
+
+    fn guard_after(text: &str) -> LoopGuard {
+        let mut guard = LoopGuard::default();
+        guard.push(text.as_bytes());
+        guard
+    }
+
+    #[test]
+    fn a_unit_repeated_in_a_string_is_a_loop_and_only_its_repetition_is_passed_over() {
+        let guard = guard_after(&format!(r#"{{"codec":"{}"#, "1.".repeat(20)));
+        assert_eq!(guard.period(), Some(2));
+        assert!(guard.continues(b"1", 2));
+        assert!(guard.continues(b"1.1", 2));
+        assert!(!guard.continues(b"\"", 2), "closing the string ends the loop");
+        assert!(!guard.continues(b"1\"", 2));
+        let guard = guard_after(&format!(r#"{{"email":"{}"#, ".john".repeat(8)));
+        assert_eq!(guard.period(), Some(5));
+        assert!(guard.continues(b".jo", 5));
+    }
+
+    #[test]
+    fn ordinary_values_and_repeated_structure_are_not_loops() {
+        for text in [
+            r#"{"name":"Jason","city":"Oslo","notes":"met on 2024-05-01 at 10:00, again on 2024-05-08 at 10:00"#,
+            r#"[{"a":"x"},{"a":"x"},{"a":"x"},{"a":"x"},{"a":"x"},{"a":"x"},{"a":"x"},{"a":"x"},{"a":"x"}"#,
+            r#"{"id":"000123"#,
+            r#"Sure: "0000000000000000000000000000000000000000"#,
+        ] {
+            assert_eq!(guard_after(text).period(), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_number_whose_digits_loop_is_ended() {
+        let guard = guard_after(&format!(r#"{{"t":3.{}"#, "0".repeat(40)));
+        assert_eq!(guard.period(), Some(1));
+        assert!(guard.continues(b"5", 1), "any more digits carry it on");
+        assert!(!guard.continues(b",", 1));
+        assert!(!guard.continues(b"}", 1));
     }
 }
