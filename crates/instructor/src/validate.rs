@@ -85,10 +85,6 @@ impl<T: DeserializeOwned> Decode<T> for Typed {
     }
 
     fn try_text(&self, json: &str, unwrap: bool) -> Result<T, Option<ReplyError>> {
-        #[derive(serde::Deserialize)]
-        struct Wrapper<T> {
-            value: T,
-        }
         let decoded = match unwrap {
             true => serde_json::from_str::<Wrapper<T>>(json).map(|w| w.value).or_else(|_| serde_json::from_str(json)),
             false => serde_json::from_str(json),
@@ -97,11 +93,13 @@ impl<T: DeserializeOwned> Decode<T> for Typed {
     }
 }
 
+/// `{"value": T}`: a target the response schema wrapped (see [`Typed`]).
+#[derive(serde::Deserialize)]
+struct Wrapper<T> {
+    value: T,
+}
+
 pub(crate) fn decode_typed<T: DeserializeOwned>(json: &str, unwrap: bool) -> Result<T, ReplyError> {
-    #[derive(serde::Deserialize)]
-    struct Wrapper<T> {
-        value: T,
-    }
     if !unwrap {
         return deserialize::<T>(json, "");
     }
