@@ -411,8 +411,8 @@ impl Engine {
         let greedy = sampling.temperature.is_none_or(|t| t <= 0.0) && !sampling.penalised();
         // Greedy decoding keeps the grammar out of llama.cpp's sampler chain (see `pick_greedy`).
         let (mut greedy_matcher, matcher) = if greedy { (matcher, None) } else { (None, matcher) };
-        // Loops are watched for in JSON only (see `LoopGuard`).
-        let guarded = greedy_matcher.is_some() && !matches!(constraint, Constraint::None);
+        // Loops are watched for in JSON, which is what a grammar constrains (see `LoopGuard`).
+        let guarded = greedy_matcher.is_some();
         // Replies to a schema are JSON from their first byte; fenced or optional JSON starts later.
         let mut guard = LoopGuard {
             started: matches!(constraint, Constraint::JsonObject | Constraint::JsonSchema(_)),
