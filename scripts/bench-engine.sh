@@ -90,4 +90,8 @@ for name, runs in peers:
           [o["decode_tps"] / p["decode_tps"] for o, p in zip(ours, runs)], lambda r: True, "-")
     check(f"prefill time / {name} prefill time",
           [o["prefill_ms"] / p["prefill_ms"] for o, p in zip(ours, runs)], lambda r: r <= 1.10, "<= 1.10, parity")
+check("first token, ms (constrained, ~50-token prompt, cold)",
+      [o["first_token_constrained_ms"] for o in ours], lambda ms: ms < 150, "< 150")
+check("first token, ms (constrained, same system prompt cached)",
+      [o["first_token_shared_prefix_ms"] for o in ours], lambda ms: ms < 150, "< 150")
 PY
