@@ -1116,6 +1116,22 @@ mod tests {
     }
 
     #[test]
+    fn greedy_picks_the_top_token_unless_it_carries_a_loop_on() {
+        // Tokens: 0 = "1", 1 = ".1", 2 = "\"", 3 = "x".
+        let pieces: [&[u8]; 4] = [b"1", b".1", b"\"", b"x"];
+        let piece = |t: LlamaToken| pieces[t.0 as usize].to_vec();
+        let logits = [1.0, 3.0, 2.0, 0.5];
+        let calm = guard_after(r#"{"codec":"1.1"#);
+        assert_eq!(pick_greedy(&logits, None, &calm, &piece).expect("a token"), LlamaToken(1));
+        let looping = guard_after(&format!(r#"{{"codec":"{}1"#, "1.".repeat(20)));
+        assert_eq!(
+            pick_greedy(&logits, None, &looping, &piece).expect("a token"),
+            LlamaToken(2),
+            "the quote, not `.1`"
+        );
+    }
+
+    #[test]
     fn a_number_whose_digits_loop_is_ended() {
         let guard = guard_after(&format!(r#"{{"t":3.{}"#, "0".repeat(40)));
         assert_eq!(guard.period(), Some(1));

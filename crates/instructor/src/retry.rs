@@ -155,6 +155,22 @@ mod tests {
             assert!(!p.is_retryable_status(s), "{s}");
         }
     }
+
+    #[tokio::test]
+    async fn a_pause_holds_back_until_its_latest_end() {
+        let pause = SharedPause::default();
+        let started = Instant::now();
+        pause.wait().await;
+        assert!(started.elapsed() < Duration::from_millis(50), "no pause, no wait");
+        pause.extend(Duration::from_millis(150));
+        // A shorter wait asked for later does not cut the longer one short.
+        pause.extend(Duration::from_millis(10));
+        pause.wait().await;
+        assert!(started.elapsed() >= Duration::from_millis(150), "{:?}", started.elapsed());
+        let again = Instant::now();
+        pause.wait().await;
+        assert!(again.elapsed() < Duration::from_millis(50), "a pause that ended holds nothing back");
+    }
 }
 
 /// A pause shared by every request of one client. A 429 means the account, not the request, is
