@@ -186,7 +186,7 @@ async fn anthropic_batch(
     let transport = anthropic.transport();
     let mut requests = Vec::with_capacity(order.len());
     for (n, id) in order.iter().enumerate() {
-        requests.push((format!("r{n}"), anthropic.translate(&calls[id].outgoing)?));
+        requests.push((format!("r{n}"), anthropic.translate_typed(&calls[id].outgoing)?));
     }
     let body = serde_json::to_vec(&crate::providers::anthropic::batch_body(requests))
         .map_err(|e| Error::request(format!("cannot encode the batch: {e}")))?;

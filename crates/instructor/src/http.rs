@@ -191,7 +191,7 @@ impl HttpTransport {
         }
         let response = request.send().await.map_err(|e| transport_error(e, timeout))?;
         let status = response.status();
-        let wait = retry_after(response.headers());
+        let wait = if status.is_success() { None } else { retry_after(response.headers()) };
         let bytes = read_limited(response, self.max_body, timeout).await?;
         if !status.is_success() {
             return Err(self.status_error(status, wait, &bytes));

@@ -9,15 +9,14 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{
-    Api, ChatTool, FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object,
-    chat_response_format, chat_tool_choice, chat_tools, system_text, text_of, unsupported_mode,
+    Api, ChatTool, FragmentCache, Outgoing, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object,
+    chat_response_format, chat_tool_choice, chat_tools, rendered, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
 use crate::media::{self, Media, MediaKind, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
-use crate::providers::chat::encode;
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::anthropic::{
     self as wire, BatchCreate, BatchRequest, Content, ContentBlock, MessageParam, MessagesRequest, MessagesResponse,
@@ -45,8 +44,8 @@ pub struct Anthropic {
     /// header instead of `output_config.format`.
     legacy: bool,
     media: MediaPolicy,
-    tools: FragmentCache<Vec<Tool>>,
-    choices: FragmentCache<ToolChoice>,
+    tools: FragmentCache<Option<RawJson>>,
+    choices: FragmentCache<Option<RawJson>>,
     formats: FragmentCache<Option<OutputFormat>>,
 }
 
@@ -89,8 +88,9 @@ impl Anthropic {
         &self.transport
     }
 
-    /// The Messages request for `request`.
-    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<MessagesRequest, ProviderError> {
+    /// The Messages request for `request`, its tools and tool choice kept apart as JSON text
+    /// (see [`Outgoing`]).
+    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<Outgoing<MessagesRequest>, ProviderError> {
         let mut out = MessagesRequest {
             model: request.model.clone(),
             max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -113,12 +113,6 @@ impl Anthropic {
         if let Some(top_k) = out.extra.remove("top_k").and_then(|v| v.as_u64()) {
             out.top_k = u32::try_from(top_k).ok();
         }
-        if let Some(tools) = &request.tools {
-            out.tools = self.tools.get(tools, translate_tools)?;
-        }
-        if let Some(choice) = &request.tool_choice {
-            out.tool_choice = Some(self.choices.get(choice, translate_tool_choice)?);
-        }
         if let Some(format) = &request.response_format {
             if let Some(format) = self.formats.get(format, translate_format)? {
                 if self.legacy {
@@ -128,7 +122,23 @@ impl Anthropic {
                 }
             }
         }
+        // Members the body might also carry through `extra` are left to it.
+        let mut out = Outgoing::new(out);
+        if let Some(tools) = request.tools.as_ref().filter(|_| !out.body.extra.contains_key("tools")) {
+            out.member("tools", self.tools.get(tools, |t| rendered(translate_tools(t)?))?);
+        }
+        if let Some(choice) = request.tool_choice.as_ref().filter(|_| !out.body.extra.contains_key("tool_choice")) {
+            out.member("tool_choice", self.choices.get(choice, |c| rendered(translate_tool_choice(c)?))?);
+        }
         Ok(out)
+    }
+
+    /// The whole typed Messages request for `request` (message batches carry it as a value).
+    pub(crate) fn translate_typed(&self, request: &CompletionRequest) -> Result<MessagesRequest, ProviderError> {
+        let mut out = self.translate(request)?;
+        out.body.tools = out.take_member("tools")?.unwrap_or_default();
+        out.body.tool_choice = out.take_member("tool_choice")?;
+        Ok(out.body)
     }
 
     pub(crate) fn read_reply(body: &[u8]) -> Result<ChatCompletion, ProviderError> {
@@ -263,7 +273,7 @@ pub(crate) fn completion(reply: MessagesResponse) -> ChatCompletion {
             "tool_use" => message.tool_calls.push(ToolCall::function(
                 block.id.unwrap_or_default(),
                 block.name.unwrap_or_default(),
-                block.input.map(|raw| raw.get().to_owned()).unwrap_or_default(),
+                block.input.map(|raw| String::from(Box::<str>::from(raw))).unwrap_or_default(),
             )),
             // Thinking and server-side tools are not the answer.
             _ => {}
@@ -293,7 +303,7 @@ pub(crate) fn error_body(_: StatusCode, body: &[u8]) -> ErrorBody {
 impl Provider for Anthropic {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let body = encode(&self.translate(request)?, request)?;
+            let body = self.translate(request)?.encode(request)?;
             let reply = self.transport.post(&self.endpoint, body).await?;
             Anthropic::read_reply(&reply)
         })
@@ -323,8 +333,8 @@ impl Provider for Anthropic {
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
         Box::pin(async move {
             let mut body = self.translate(request)?;
-            body.stream = true;
-            let response = self.transport.open_stream(&self.endpoint, encode(&body, request)?).await?;
+            body.body.stream = true;
+            let response = self.transport.open_stream(&self.endpoint, body.encode(request)?).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Events::default()));
             Ok(stream)
         })

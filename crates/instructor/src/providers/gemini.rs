@@ -11,15 +11,14 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Api, ChatTool, FragmentCache, ResponseFormat, ToolChoice, arguments_object, called_function, chat_response_format,
-    chat_tool_choice, chat_tools, system_text, text_of, unsupported_mode,
+    Api, ChatTool, FragmentCache, Outgoing, ResponseFormat, ToolChoice, arguments_object, called_function,
+    chat_response_format, chat_tool_choice, chat_tools, rendered, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
 use crate::media::{self, Media, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
-use crate::providers::chat::encode;
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::gemini::{
     self as wire, Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse,
@@ -39,9 +38,9 @@ use crate::wire::{
 pub struct Gemini {
     transport: HttpTransport,
     media: MediaPolicy,
-    tools: FragmentCache<Vec<Tool>>,
-    subset_tools: FragmentCache<Vec<Tool>>,
-    choices: FragmentCache<ToolConfig>,
+    tools: FragmentCache<Option<RawJson>>,
+    subset_tools: FragmentCache<Option<RawJson>>,
+    choices: FragmentCache<Option<RawJson>>,
     formats: FragmentCache<GenerationConfig>,
     subset_formats: FragmentCache<GenerationConfig>,
     /// Parsed URLs by model and method: most programs use a model or two.
@@ -104,8 +103,12 @@ impl Gemini {
         Ok(url)
     }
 
-    /// The `generateContent` body for `request`.
-    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<GenerateContentRequest, ProviderError> {
+    /// The `generateContent` body for `request`, its tools and tool config kept apart as JSON
+    /// text (see [`Outgoing`]).
+    pub(crate) fn translate(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<Outgoing<GenerateContentRequest>, ProviderError> {
         let subset = needs_openapi_subset(&request.model);
         let mut extra = request.extra.clone();
         let mut config = match &request.response_format {
@@ -129,25 +132,30 @@ impl Gemini {
         }
         config.frequency_penalty = extra.remove("frequency_penalty").and_then(|v| v.as_f64()).map(|v| v as f32);
         config.presence_penalty = extra.remove("presence_penalty").and_then(|v| v.as_f64()).map(|v| v as f32);
-        let tools = match &request.tools {
-            Some(tools) if subset => self.subset_tools.get(tools, |t| translate_tools(t, true))?,
-            Some(tools) => self.tools.get(tools, |t| translate_tools(t, false))?,
-            None => Vec::new(),
-        };
-        let tool_config = match &request.tool_choice {
-            Some(choice) if !tools.is_empty() => Some(self.choices.get(choice, translate_tool_choice)?),
-            _ => None,
-        };
-        let empty = serde_json::to_value(&config).is_ok_and(|v| v.as_object().is_some_and(Map::is_empty));
-        Ok(GenerateContentRequest {
+        let empty = config == GenerationConfig::default();
+        let mut out = Outgoing::new(GenerateContentRequest {
             contents: contents(&request.messages),
             system_instruction: system_text(&request.messages)
                 .map(|text| Content { role: None, parts: vec![Part::text(text)] }),
-            tools,
-            tool_config,
             generation_config: (!empty).then_some(config),
             extra,
-        })
+            ..GenerateContentRequest::default()
+        });
+        // Members the body might also carry through `extra` are left to it.
+        let tools = match &request.tools {
+            _ if out.body.extra.contains_key("tools") => None,
+            Some(tools) if subset => self.subset_tools.get(tools, |t| rendered(translate_tools(t, true)?))?,
+            Some(tools) => self.tools.get(tools, |t| rendered(translate_tools(t, false)?))?,
+            None => None,
+        };
+        let tool_config = match &request.tool_choice {
+            _ if out.body.extra.contains_key("toolConfig") => None,
+            Some(choice) if tools.is_some() => self.choices.get(choice, |c| rendered(translate_tool_choice(c)?))?,
+            _ => None,
+        };
+        out.member("tools", tools);
+        out.member("toolConfig", tool_config);
+        Ok(out)
     }
 
     pub(crate) fn read_reply(body: &[u8]) -> Result<ChatCompletion, ProviderError> {
@@ -422,7 +430,7 @@ fn read_parts(parts: Vec<Part>, calls: &mut u32, message: &mut AssistantMessage,
         }
         if let Some(call) = part.function_call {
             let id = call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("{MADE_UP_ID}{calls}"));
-            let arguments = call.args.map(|a| a.get().to_owned()).unwrap_or_else(|| "{}".to_owned());
+            let arguments = call.args.map(|a| String::from(Box::<str>::from(a))).unwrap_or_else(|| "{}".to_owned());
             deltas.push(ToolCallDelta {
                 index: *calls,
                 id: Some(id.clone()),
@@ -477,7 +485,7 @@ impl Provider for Gemini {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
             let url = self.endpoint(&request.model, "generateContent")?;
-            let body = encode(&self.translate(request)?, request)?;
+            let body = self.translate(request)?.encode(request)?;
             let reply = self.transport.post(&url, body).await?;
             Gemini::read_reply(&reply)
         })
@@ -496,7 +504,7 @@ impl Provider for Gemini {
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
         Box::pin(async move {
             let url = self.endpoint(&request.model, "streamGenerateContent?alt=sse")?;
-            let body = encode(&self.translate(request)?, request)?;
+            let body = self.translate(request)?.encode(request)?;
             let response = self.transport.open_stream(&url, body).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Chunks::default()));
             Ok(stream)

@@ -11,13 +11,15 @@ pub(crate) mod responses;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use serde_json::Value;
 
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::modes::Mode;
-use crate::wire::{Message, RawJson, Role};
+use crate::wire::{CompletionRequest, Message, RawJson, Role};
 
 /// The wire format a hosted provider speaks.
 ///
@@ -101,7 +103,7 @@ pub(crate) fn unsupported_mode(api: Api, mode: Mode) -> Result<(), Error> {
 /// Keyed by the fragment's shared allocation, which the entry holds so that the address cannot
 /// be reused by another fragment while the entry lives.
 pub(crate) struct FragmentCache<T> {
-    entries: Mutex<HashMap<usize, (RawJson, T)>>,
+    entries: Mutex<HashMap<usize, (RawJson, Arc<T>)>>,
 }
 
 impl<T> Default for FragmentCache<T> {
@@ -128,17 +130,83 @@ impl<T: Clone> FragmentCache<T> {
         translate: impl FnOnce(&Value) -> Result<T, String>,
     ) -> Result<T, ProviderError> {
         let key = fragment.address();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, translated)) = entries.get(&key) {
-            return Ok(translated.clone());
+        // The lock is held only to share the translation: concurrent calls clone it apart.
+        let cached = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key).map(|(_, t)| Arc::clone(t));
+        if let Some(translated) = cached {
+            return Ok(T::clone(&translated));
         }
         let translated = translate(&fragment.to_value())
             .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot translate the request: {e}")))?;
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= FRAGMENT_CACHE_LIMIT {
             entries.clear();
         }
-        entries.insert(key, (fragment.clone(), translated.clone()));
+        entries.insert(key, (fragment.clone(), Arc::new(translated.clone())));
         Ok(translated)
+    }
+}
+
+/// Renders a translated fragment as JSON text once, for [`Outgoing`]; `None` for an empty list,
+/// which the wire types leave out rather than send as `[]`.
+pub(crate) fn rendered<T: serde::Serialize>(translated: T) -> Result<Option<RawJson>, String> {
+    let raw = RawJson::new(&translated).map_err(|e| e.to_string())?;
+    Ok((raw.get() != "[]").then_some(raw))
+}
+
+/// A request body on its way out, with the members a mode renders once per schema (tools, tool
+/// choice) kept as JSON text beside it: the body leaves them out and [`Outgoing::encode`] adds
+/// them to its JSON, so a call neither copies nor re-encodes them.
+pub(crate) struct Outgoing<B> {
+    pub(crate) body: B,
+    members: [Option<(&'static str, RawJson)>; 2],
+}
+
+impl<B: serde::Serialize> Outgoing<B> {
+    pub(crate) fn new(body: B) -> Self {
+        Outgoing { body, members: [None, None] }
+    }
+
+    /// Adds `"name": raw` to the body (`name` is a plain key the body leaves out).
+    pub(crate) fn member(&mut self, name: &'static str, raw: Option<RawJson>) {
+        if let (Some(raw), Some(slot)) = (raw, self.members.iter_mut().find(|m| m.is_none())) {
+            *slot = Some((name, raw));
+        }
+    }
+
+    /// The added member `name`, read back as `T` (for a caller that needs the whole typed body).
+    pub(crate) fn take_member<T: serde::de::DeserializeOwned>(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<T>, ProviderError> {
+        let Some(slot) = self.members.iter_mut().find(|m| m.as_ref().is_some_and(|(n, _)| *n == name)) else {
+            return Ok(None);
+        };
+        let (_, raw) = slot.take().unwrap_or_else(|| unreachable!("found above"));
+        serde_json::from_str(raw.get()).map(Some).map_err(|e| {
+            ProviderError::new(ProviderErrorKind::Decode, format!("cannot translate the request's `{name}`: {e}"))
+        })
+    }
+
+    /// The body as JSON with the members added; `like` sizes the buffer, as for `chat::encode`.
+    pub(crate) fn encode(&self, like: &CompletionRequest) -> Result<Bytes, ProviderError> {
+        let mut out = Vec::with_capacity(like.encoded_size_hint());
+        serde_json::to_writer(&mut out, &self.body)
+            .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}")))?;
+        if out.last() != Some(&b'}') {
+            return Err(ProviderError::new(ProviderErrorKind::Decode, "cannot encode the request: not an object"));
+        }
+        out.pop();
+        for (name, raw) in self.members.iter().flatten() {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            out.extend_from_slice(raw.get().as_bytes());
+        }
+        out.push(b'}');
+        Ok(Bytes::from(out))
     }
 }
 
@@ -277,6 +345,35 @@ mod tests {
         // An equal fragment in another allocation is translated again (it may be another schema's).
         let other = RawJson::new(&json!({"a": 2})).expect("raw");
         assert_eq!(cache.get(&other, |v| Ok(v.clone())).expect("translated"), json!({"a": 2}));
+    }
+
+    #[test]
+    fn members_rendered_once_are_added_to_the_body_as_json() {
+        let like = CompletionRequest::new("m", Vec::new());
+        let tools = rendered(json!([{"name": "UserDetails", "input_schema": {"type": "object"}}])).expect("render");
+        let choice = rendered(json!({"type": "tool", "name": "UserDetails"})).expect("render");
+        let mut out = Outgoing::new(json!({"model": "m", "messages": []}));
+        out.member("tools", tools);
+        out.member("tool_choice", choice);
+        let sent: Value = serde_json::from_slice(&out.encode(&like).expect("encode")).expect("valid JSON");
+        assert_eq!(
+            sent,
+            json!({"model": "m", "messages": [],
+                "tools": [{"name": "UserDetails", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "tool", "name": "UserDetails"}})
+        );
+        // An empty body takes its first member without a comma; an empty list is no member.
+        assert_eq!(rendered(Vec::<Value>::new()).expect("render"), None);
+        let mut bare = Outgoing::new(json!({}));
+        bare.member("tools", rendered(json!([1])).expect("render"));
+        assert_eq!(&bare.encode(&like).expect("encode")[..], br#"{"tools":[1]}"#);
+        // Read back for a caller that needs the typed body; what is taken is no longer added.
+        assert_eq!(out.take_member::<Vec<Value>>("tools").expect("typed").map(|t| t.len()), Some(1));
+        assert_eq!(out.take_member::<Value>("tools").expect("typed"), None);
+        let sent: Value = serde_json::from_slice(&out.encode(&like).expect("encode")).expect("valid JSON");
+        assert!(sent.get("tools").is_none() && sent.get("tool_choice").is_some());
+        // A body that is not an object is an error, not broken JSON.
+        assert!(Outgoing::new(json!([1])).encode(&like).is_err());
     }
 
     #[test]

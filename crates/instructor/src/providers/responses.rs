@@ -7,15 +7,14 @@ use std::fmt;
 use serde_json::Value;
 
 use super::{
-    ChatTool, FragmentCache, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format,
-    chat_tool_choice, chat_tools, system_text, text_of,
+    ChatTool, FragmentCache, Outgoing, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format,
+    chat_tool_choice, chat_tools, rendered, system_text, text_of,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{HttpTransport, decode_error};
 use crate::media::{self, Media, MediaKind, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
-use crate::providers::chat::encode;
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::responses::{
     ContentPart, CreateResponse, Input, InputItem, MessageContent, Response, StreamEvent, TextConfig, TextFormat, Tool,
@@ -33,8 +32,8 @@ pub struct OpenAiResponses {
     transport: HttpTransport,
     endpoint: reqwest::Url,
     media: MediaPolicy,
-    tools: FragmentCache<Vec<Tool>>,
-    choices: FragmentCache<ToolChoice>,
+    tools: FragmentCache<Option<RawJson>>,
+    choices: FragmentCache<Option<RawJson>>,
     formats: FragmentCache<TextFormat>,
 }
 
@@ -62,8 +61,9 @@ impl OpenAiResponses {
         self.endpoint.as_str()
     }
 
-    /// The Responses request for `request`.
-    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<CreateResponse, ProviderError> {
+    /// The Responses request for `request`, its tools and tool choice kept apart as JSON text
+    /// (see [`Outgoing`]).
+    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<Outgoing<CreateResponse>, ProviderError> {
         let mut out = CreateResponse {
             model: request.model.clone(),
             input: Input::Items(input(request)),
@@ -75,14 +75,16 @@ impl OpenAiResponses {
             extra: request.extra.clone(),
             ..CreateResponse::default()
         };
-        if let Some(tools) = &request.tools {
-            out.tools = self.tools.get(tools, translate_tools)?;
-        }
-        if let Some(choice) = &request.tool_choice {
-            out.tool_choice = Some(self.choices.get(choice, translate_tool_choice)?);
-        }
         if let Some(format) = &request.response_format {
             out.text = Some(TextConfig { format: Some(self.formats.get(format, translate_format)?) });
+        }
+        // Members the body might also carry through `extra` are left to it.
+        let mut out = Outgoing::new(out);
+        if let Some(tools) = request.tools.as_ref().filter(|_| !out.body.extra.contains_key("tools")) {
+            out.member("tools", self.tools.get(tools, |t| rendered(translate_tools(t)?))?);
+        }
+        if let Some(choice) = request.tool_choice.as_ref().filter(|_| !out.body.extra.contains_key("tool_choice")) {
+            out.member("tool_choice", self.choices.get(choice, |c| rendered(translate_tool_choice(c)?))?);
         }
         Ok(out)
     }
@@ -284,7 +286,7 @@ impl Provider for OpenAiResponses {
 
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let body = encode(&self.translate(request)?, request)?;
+            let body = self.translate(request)?.encode(request)?;
             let reply = self.transport.post(&self.endpoint, body).await?;
             let response: Response =
                 serde_json::from_slice(&reply).map_err(|e| decode_error("the reply is not a response", e, &reply))?;
@@ -295,8 +297,8 @@ impl Provider for OpenAiResponses {
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
         Box::pin(async move {
             let mut body = self.translate(request)?;
-            body.stream = true;
-            let response = self.transport.open_stream(&self.endpoint, encode(&body, request)?).await?;
+            body.body.stream = true;
+            let response = self.transport.open_stream(&self.endpoint, body.encode(request)?).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), Events::default()));
             Ok(stream)
         })

@@ -172,7 +172,7 @@ pub struct FunctionCallingConfig {
 }
 
 /// `generationConfig`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerationConfig {
     /// Sampling temperature.
