@@ -182,21 +182,26 @@ impl HttpTransport {
         body: Option<(Option<&str>, Bytes)>,
         timeout: Duration,
     ) -> Result<Vec<u8>, ProviderError> {
-        let mut request = self.http.request(method, url).timeout(timeout);
+        let mut request = self.http.request(method, url);
         if let Some((content_type, bytes)) = body {
             if let Some(content_type) = content_type {
                 request = request.header(CONTENT_TYPE, content_type);
             }
             request = request.body(bytes);
         }
-        let response = request.send().await.map_err(|e| transport_error(e, timeout))?;
-        let status = response.status();
-        let wait = if status.is_success() { None } else { retry_after(response.headers()) };
-        let bytes = read_limited(response, self.max_body, timeout).await?;
-        if !status.is_success() {
-            return Err(self.status_error(status, wait, &bytes));
-        }
-        Ok(bytes)
+        // One timer around the whole exchange: reqwest's own per-request timeout costs a boxed
+        // timer and a wrapped body on every call.
+        let exchange = async {
+            let response = request.send().await.map_err(|e| transport_error(e, timeout))?;
+            let status = response.status();
+            let wait = if status.is_success() { None } else { retry_after(response.headers()) };
+            let bytes = read_limited(response, self.max_body, timeout).await?;
+            if !status.is_success() {
+                return Err(self.status_error(status, wait, &bytes));
+            }
+            Ok(bytes)
+        };
+        tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| Err(timed_out(timeout)))
     }
 
     /// Opens a streamed reply: retried like a plain request until the server answers with a
@@ -245,22 +250,24 @@ impl HttpTransport {
 }
 
 pub(crate) fn transport_error(e: reqwest::Error, timeout: Duration) -> ProviderError {
-    let kind = if e.is_timeout() { ProviderErrorKind::Timeout } else { ProviderErrorKind::Connect };
-    let message = if e.is_timeout() {
-        format!("no complete answer within {timeout:.1?}")
-    } else {
-        // The full chain says why (refused, reset, DNS, TLS); the URL carries no secret (keys
-        // travel in headers).
-        let mut msg = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            source = s.source();
-        }
-        msg
-    };
-    ProviderError::new(kind, message).with_source(e)
+    if e.is_timeout() {
+        return timed_out(timeout).with_source(e);
+    }
+    // The full chain says why (refused, reset, DNS, TLS); the URL carries no secret (keys travel
+    // in headers).
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    ProviderError::new(ProviderErrorKind::Connect, message).with_source(e)
+}
+
+/// No complete answer within `timeout`.
+fn timed_out(timeout: Duration) -> ProviderError {
+    ProviderError::new(ProviderErrorKind::Timeout, format!("no complete answer within {timeout:.1?}"))
 }
 
 /// Reads the body, refusing more than `limit` bytes.

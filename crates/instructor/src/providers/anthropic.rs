@@ -134,6 +134,7 @@ impl Anthropic {
     }
 
     /// The whole typed Messages request for `request` (message batches carry it as a value).
+    #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
     pub(crate) fn translate_typed(&self, request: &CompletionRequest) -> Result<MessagesRequest, ProviderError> {
         let mut out = self.translate(request)?;
         out.body.tools = out.take_member("tools")?.unwrap_or_default();
