@@ -420,7 +420,13 @@ fn finish_reason(reason: &str, called: bool) -> FinishReason {
 
 /// The parts of a reply as message text and tool calls (thought summaries are not the answer).
 /// `calls` counts calls seen so far in a stream, for their positions and made-up ids.
-fn read_parts(parts: Vec<Part>, calls: &mut u32, message: &mut AssistantMessage, deltas: &mut Vec<ToolCallDelta>) {
+/// Reads a reply's parts into `message`, and its calls also into `deltas` when streaming.
+fn read_parts(
+    parts: Vec<Part>,
+    calls: &mut u32,
+    message: &mut AssistantMessage,
+    mut deltas: Option<&mut Vec<ToolCallDelta>>,
+) {
     for part in parts {
         if part.thought == Some(true) {
             continue;
@@ -431,12 +437,14 @@ fn read_parts(parts: Vec<Part>, calls: &mut u32, message: &mut AssistantMessage,
         if let Some(call) = part.function_call {
             let id = call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("{MADE_UP_ID}{calls}"));
             let arguments = call.args.map(|a| String::from(Box::<str>::from(a))).unwrap_or_else(|| "{}".to_owned());
-            deltas.push(ToolCallDelta {
-                index: *calls,
-                id: Some(id.clone()),
-                name: Some(call.name.clone()),
-                arguments: Some(arguments.clone()),
-            });
+            if let Some(deltas) = deltas.as_deref_mut() {
+                deltas.push(ToolCallDelta {
+                    index: *calls,
+                    id: Some(id.clone()),
+                    name: Some(call.name.clone()),
+                    arguments: Some(arguments.clone()),
+                });
+            }
             message
                 .tool_calls
                 .push(ToolCall { signature: part.thought_signature, ..ToolCall::function(id, call.name, arguments) });
@@ -451,7 +459,7 @@ fn completion(reply: GenerateContentResponse) -> ChatCompletion {
     let mut calls = 0;
     if let Some(candidate) = reply.candidates.into_iter().next() {
         let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
-        read_parts(parts, &mut calls, &mut message, &mut Vec::new());
+        read_parts(parts, &mut calls, &mut message, None);
         finish = candidate.finish_reason.as_deref().map(|r| finish_reason(r, calls > 0));
     } else if let Some(reason) = reply.prompt_feedback.and_then(|f| f.block_reason) {
         message.refusal = Some(format!("the prompt was blocked ({reason})"));
@@ -544,7 +552,7 @@ impl EventDecoder for Chunks {
                 candidate.content.map(|c| c.parts).unwrap_or_default(),
                 &mut self.calls,
                 &mut message,
-                &mut delta.tool_calls,
+                Some(&mut delta.tool_calls),
             );
             delta.content = message.content;
             if let Some(reason) = candidate.finish_reason {

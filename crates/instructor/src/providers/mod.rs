@@ -217,8 +217,13 @@ pub(crate) fn text_of(message: &Message) -> &str {
 
 /// System messages, joined: the APIs that take instructions apart from the conversation.
 pub(crate) fn system_text(messages: &[Message]) -> Option<String> {
-    let parts: Vec<&str> = messages.iter().filter(|m| m.role == Role::System).map(text_of).collect();
-    (!parts.is_empty()).then(|| parts.join("\n\n"))
+    let mut parts = messages.iter().filter(|m| m.role == Role::System).map(text_of);
+    let mut text = parts.next()?.to_owned();
+    for part in parts {
+        text.push_str("\n\n");
+        text.push_str(part);
+    }
+    Some(text)
 }
 
 /// The function a tool message answers, found by its call id among the assistant turns before it
@@ -374,6 +379,14 @@ mod tests {
         assert!(sent.get("tools").is_none() && sent.get("tool_choice").is_some());
         // A body that is not an object is an error, not broken JSON.
         assert!(Outgoing::new(json!([1])).encode(&like).is_err());
+    }
+
+    #[test]
+    fn system_messages_are_joined_by_blank_lines() {
+        assert_eq!(system_text(&[Message::user("hi")]), None);
+        assert_eq!(system_text(&[Message::system("a"), Message::user("hi")]).as_deref(), Some("a"));
+        let two = [Message::system("a"), Message::user("hi"), Message::system("b")];
+        assert_eq!(system_text(&two).as_deref(), Some("a\n\nb"));
     }
 
     #[test]
