@@ -357,6 +357,7 @@ impl Engine {
             on_delta(delta);
         };
         let mut generation = self.generate_streaming(&prompt, &constraint, &sampling, cancel, &mut on_text)?;
+        tracing::trace!(text = %generation.text, "raw output");
         if json_reply {
             generation.text = JsonCompactor::default().push(&generation.text);
         }
@@ -367,7 +368,6 @@ impl Engine {
             tokens_per_second = generation.tokens_per_second(),
             "generated"
         );
-        tracing::trace!(text = %generation.text, "raw output");
         let mut finish = match generation.stop {
             Stop::End => FinishReason::Stop,
             Stop::Length | Stop::Cancelled => FinishReason::Length,
