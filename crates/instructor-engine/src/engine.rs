@@ -795,6 +795,25 @@ fn compact(mut schema: Value) -> Value {
 const OPEN_BY_COMPOSITION: [&str; 9] =
     ["allOf", "anyOf", "oneOf", "$ref", "if", "then", "else", "dependentSchemas", "unevaluatedProperties"];
 
+/// The conditional keywords (see [`Closing::visit`]).
+const CONDITIONAL: [&str; 3] = ["if", "then", "else"];
+
+/// The properties that the `then` and `else` branches of `obj` declare (nested conditions too),
+/// each with the first schema found for it.
+fn conditional_properties(obj: &serde_json::Map<String, Value>, out: &mut Vec<(String, Value)>) {
+    for key in ["then", "else"] {
+        let Some(branch) = obj.get(key).and_then(Value::as_object) else { continue };
+        if let Some(properties) = branch.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                if !out.iter().any(|(n, _)| n == name) {
+                    out.push((name.clone(), property.clone()));
+                }
+            }
+        }
+        conditional_properties(branch, out);
+    }
+}
+
 /// Adds `additionalProperties: false` to object schemas that describe all their properties
 /// themselves. An object stays open where closing it could forbid what the schema allows: inside
 /// `allOf` (a branch's object is merged with the others'), when it requires a property it does not
@@ -831,7 +850,22 @@ impl Closing<'_> {
             }
         }
         let is_object = obj.get("type").and_then(Value::as_str) == Some("object") || obj.contains_key("properties");
-        let composed = OPEN_BY_COMPOSITION.iter().any(|k| obj.contains_key(*k));
+        // `if`/`then`/`else` are not enforced by the grammar (llguidance warns and drops them);
+        // left open, such an object lets a tiny model invent keys until the token limit. Closed,
+        // it offers every property its conditions declare, which is what the schema describes.
+        let conditional = CONDITIONAL.iter().any(|k| obj.contains_key(*k));
+        let composed_otherwise =
+            OPEN_BY_COMPOSITION.iter().filter(|k| !CONDITIONAL.contains(k)).any(|k| obj.contains_key(*k));
+        if self.apply && closable && is_object && conditional && !composed_otherwise {
+            let mut declared_in_branches = Vec::new();
+            conditional_properties(obj, &mut declared_in_branches);
+            if let Some(properties) = obj.entry("properties").or_insert_with(|| json!({})).as_object_mut() {
+                for (name, property) in declared_in_branches {
+                    properties.entry(name).or_insert(property);
+                }
+            }
+        }
+        let composed = composed_otherwise;
         let declared =
             |name: &str| obj.get("properties").and_then(Value::as_object).is_some_and(|p| p.contains_key(name));
         let requires_undeclared = obj
@@ -1082,6 +1116,27 @@ mod tests {
         }));
         assert!(schema.get("additionalProperties").is_none());
         assert!(schema["oneOf"][0].get("additionalProperties").is_none());
+    }
+
+    #[test]
+    fn conditional_objects_close_over_every_property_their_branches_declare() {
+        let schema = compact(json!({
+            "type": "object",
+            "required": ["specVersion"],
+            "properties": {"specVersion": {"enum": ["2.0", "1.1"]}},
+            "if": {"properties": {"specVersion": {"const": "2.0"}}},
+            "then": {
+                "required": ["type"],
+                "properties": {"type": {"enum": ["application", "library"]}},
+                "else": {"properties": {"kind": {"type": "string"}}}
+            }
+        }));
+        assert_eq!(schema["additionalProperties"], json!(false));
+        assert_eq!(keys(&schema), ["specVersion", "type", "kind"]);
+        assert_eq!(schema["properties"]["type"], json!({"enum": ["application", "library"]}));
+        // With other composition as well, the object stays open as before.
+        let open = compact(json!({"type": "object", "properties": {"a": {}}, "if": {}, "then": {}, "allOf": [{}]}));
+        assert!(open.get("additionalProperties").is_none());
     }
 
     fn guard_after(text: &str) -> LoopGuard {
