@@ -4,9 +4,8 @@
 
 use std::fmt;
 
-use bytes::Bytes;
-
-use crate::error::{Error, ProviderError, ProviderErrorKind};
+use super::Outgoing;
+use crate::error::{Error, ProviderError};
 use crate::http::{HttpTransport, decode_error};
 use crate::media::{self, MediaPolicy};
 use crate::modes::Mode;
@@ -46,15 +45,6 @@ impl OpenAiCompatible {
     }
 }
 
-/// `body` as JSON; `like` is the library's request it was made from, whose size it roughly has
-/// (so the buffer is allocated once, not grown by doubling).
-pub(crate) fn encode<T: serde::Serialize>(body: &T, like: &CompletionRequest) -> Result<Bytes, ProviderError> {
-    let mut out = Vec::with_capacity(like.encoded_size_hint());
-    serde_json::to_writer(&mut out, body)
-        .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot encode the request: {e}")))?;
-    Ok(Bytes::from(out))
-}
-
 impl Provider for OpenAiCompatible {
     fn check_request(&self, _mode: Mode, request: &CompletionRequest) -> Result<(), Error> {
         media::CHAT.check(&request.messages, self.media.cap)
@@ -63,7 +53,7 @@ impl Provider for OpenAiCompatible {
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
             let request = media::CHAT.inline_urls(request, &self.media.fetcher).await?;
-            let body = self.transport.post(&self.endpoint, encode(&*request, request.as_ref())?).await?;
+            let body = self.transport.post(&self.endpoint, Outgoing::new(&*request).encode(&request)?).await?;
             serde_json::from_slice::<ChatCompletion>(&body)
                 .map_err(|e| decode_error("the reply is not a chat completion", e, &body))
         })
@@ -74,7 +64,8 @@ impl Provider for OpenAiCompatible {
             let mut request = media::CHAT.inline_urls(request, &self.media.fetcher).await?.into_owned();
             request.stream = true;
             request.extra.insert("stream_options".to_owned(), serde_json::json!({ "include_usage": true }));
-            let response = self.transport.open_stream(&self.endpoint, encode(&request, &request)?).await?;
+            let response =
+                self.transport.open_stream(&self.endpoint, Outgoing::new(&request).encode(&request)?).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), ChatChunks::new()));
             Ok(stream)
         })

@@ -153,12 +153,15 @@ pub(crate) fn rendered<T: serde::Serialize>(translated: T) -> Result<Option<RawJ
     Ok((raw.get() != "[]").then_some(raw))
 }
 
+/// The most members an [`Outgoing`] body takes (tools and tool choice).
+const MEMBERS: usize = 2;
+
 /// A request body on its way out, with the members a mode renders once per schema (tools, tool
 /// choice) kept as JSON text beside it: the body leaves them out and [`Outgoing::encode`] adds
 /// them to its JSON, so a call neither copies nor re-encodes them.
 pub(crate) struct Outgoing<B> {
     pub(crate) body: B,
-    members: [Option<(&'static str, RawJson)>; 2],
+    members: [Option<(&'static str, RawJson)>; MEMBERS],
 }
 
 impl<B: serde::Serialize> Outgoing<B> {
@@ -168,7 +171,10 @@ impl<B: serde::Serialize> Outgoing<B> {
 
     /// Adds `"name": raw` to the body (`name` is a plain key the body leaves out).
     pub(crate) fn member(&mut self, name: &'static str, raw: Option<RawJson>) {
-        if let (Some(raw), Some(slot)) = (raw, self.members.iter_mut().find(|m| m.is_none())) {
+        let Some(raw) = raw else { return };
+        let slot = self.members.iter_mut().find(|m| m.is_none());
+        debug_assert!(slot.is_some(), "room for {} members; `{name}` is one more", MEMBERS);
+        if let Some(slot) = slot {
             *slot = Some((name, raw));
         }
     }
@@ -187,7 +193,8 @@ impl<B: serde::Serialize> Outgoing<B> {
         })
     }
 
-    /// The body as JSON with the members added; `like` sizes the buffer, as for `chat::encode`.
+    /// The body as JSON with the members added; `like` is the library's request it was made from,
+    /// whose size it roughly has (so the buffer is allocated once, not grown by doubling).
     pub(crate) fn encode(&self, like: &CompletionRequest) -> Result<Bytes, ProviderError> {
         let mut out = Vec::with_capacity(like.encoded_size_hint());
         serde_json::to_writer(&mut out, &self.body)
