@@ -418,9 +418,9 @@ fn finish_reason(reason: &str, called: bool) -> FinishReason {
     }
 }
 
-/// The parts of a reply as message text and tool calls (thought summaries are not the answer).
-/// `calls` counts calls seen so far in a stream, for their positions and made-up ids.
-/// Reads a reply's parts into `message`, and its calls also into `deltas` when streaming.
+/// The parts of a reply as message text and tool calls (thought summaries are not the answer),
+/// and the calls also as `deltas` when streaming. `calls` counts calls seen so far in a stream,
+/// for their positions and made-up ids.
 fn read_parts(
     parts: Vec<Part>,
     calls: &mut u32,
