@@ -580,6 +580,10 @@ fn pick_greedy(
             }
         }
         let token = LlamaToken(top as i32);
+        if passed_over.len() < LOOP_MAX_PASSES && guard.continues_a_list_loop(&piece(token)) {
+            passed_over.push(top);
+            continue;
+        }
         if let Some(period) = looping {
             if passed_over.len() < LOOP_MAX_PASSES && guard.continues(&piece(token), period) {
                 passed_over.push(top);
@@ -594,6 +598,12 @@ fn pick_greedy(
 const LOOP_MAX_PERIOD: usize = 12;
 /// ...and its repetitions span at least this many bytes (and three repetitions).
 const LOOP_MIN_BYTES: usize = 32;
+/// A list loops when its last items repeat a unit of at most this many items...
+const ITEM_LOOP_MAX_PERIOD: usize = 4;
+/// ...this many times...
+const ITEM_LOOP_REPEATS: usize = 4;
+/// ...over at least this many bytes (without the whitespace between JSON tokens).
+const ITEM_LOOP_MIN_BYTES: usize = 64;
 /// How many candidates a loop may pass over before the loop is let be.
 const LOOP_MAX_PASSES: usize = 32;
 /// The most of a literal's tail kept to look for loops in.
@@ -606,7 +616,7 @@ const LITERAL_KEEP: usize = 256;
 /// repeat the unit again is passed over for the model's next choice (most often the string's
 /// closing quote); a number whose digits loop so is ended. Only the literal's own bytes count:
 /// JSON's structure (the same keys in every item of a list) is never a loop here.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct LoopGuard {
     /// The document has begun (from the first byte, or at a `{` or `[` after a fence or prose).
     started: bool,
@@ -615,6 +625,11 @@ struct LoopGuard {
     in_number: bool,
     /// The current string's or number's bytes (its last `LITERAL_KEEP`, at least).
     literal: Vec<u8>,
+    /// The reply so far without the whitespace between JSON tokens, for comparing list items.
+    compact: Vec<u8>,
+    /// Objects and arrays open, innermost last: for an array, where each of its items begins
+    /// in `compact`.
+    open: Vec<Option<Vec<usize>>>,
 }
 
 impl LoopGuard {
@@ -623,7 +638,12 @@ impl LoopGuard {
         for &b in bytes {
             if !self.started {
                 self.started = b == b'{' || b == b'[';
-            } else if self.in_string {
+                if !self.started {
+                    continue;
+                }
+            }
+            self.follow_structure(b);
+            if self.in_string {
                 match (self.escaped, b) {
                     (false, b'"') => {
                         self.in_string = false;
@@ -653,6 +673,69 @@ impl LoopGuard {
                 self.literal.clear();
             }
         }
+    }
+
+    /// Keeps `compact` and the open containers up to date with `b` (called before `b` is read as
+    /// part of a literal, so the string state is the one before it).
+    fn follow_structure(&mut self, b: u8) {
+        if self.in_string {
+            self.compact.push(b);
+            return;
+        }
+        if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            return;
+        }
+        self.compact.push(b);
+        match b {
+            b'{' => self.open.push(None),
+            b'[' => self.open.push(Some(vec![self.compact.len()])),
+            b'}' | b']' => {
+                self.open.pop();
+            }
+            b',' => {
+                let next = self.compact.len();
+                if let Some(Some(starts)) = self.open.last_mut() {
+                    starts.push(next);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `piece` goes on to another item of a list whose last items repeat one unit (one
+    /// to [`ITEM_LOOP_MAX_PERIOD`] items) [`ITEM_LOOP_REPEATS`] times over at least
+    /// [`ITEM_LOOP_MIN_BYTES`] bytes: a small model can write the same item, or the same few
+    /// items, until the token limit, and ending the list is then the best it can do.
+    fn continues_a_list_loop(&self, piece: &[u8]) -> bool {
+        if !self.started || !piece.contains(&b',') {
+            return false;
+        }
+        // The piece may close an item first (`"},`): follow it byte by byte on a copy.
+        let mut probe = self.clone();
+        for &b in piece {
+            if b == b',' && !probe.in_string && probe.list_loops() {
+                return true;
+            }
+            probe.push(&[b]);
+        }
+        false
+    }
+
+    /// Whether the innermost open container is a list whose items so far end in a loop.
+    fn list_loops(&self) -> bool {
+        let Some(Some(starts)) = self.open.last() else { return false };
+        // Items as byte ranges of `compact`, the one being written included.
+        let item = |i: usize| {
+            let end = starts.get(i + 1).map_or(self.compact.len(), |next| next - 1);
+            &self.compact[starts[i]..end]
+        };
+        let n = starts.len();
+        (1..=ITEM_LOOP_MAX_PERIOD).any(|period| {
+            let span = period * ITEM_LOOP_REPEATS;
+            n >= span
+                && (n - span..n - period).all(|i| item(i) == item(i + period))
+                && (n - span..n).map(|i| item(i).len()).sum::<usize>() >= ITEM_LOOP_MIN_BYTES
+        })
     }
 
     fn keep(&mut self, b: u8) {
@@ -1184,6 +1267,28 @@ mod tests {
             LlamaToken(2),
             "the quote, not `.1`"
         );
+    }
+
+    #[test]
+    fn a_list_that_repeats_its_items_is_ended() {
+        let item = r#"{"item":"Shopping list: 2 eggs","quantity":2}"#;
+        let three = format!(r#"{{"items":[{{"item":"eggs","quantity":6}},{item},{item},{item}"#);
+        let four = format!("{three},\n    {item}");
+        assert!(!guard_after(&three).continues_a_list_loop(b","), "three repeats are let be");
+        assert!(guard_after(&four).continues_a_list_loop(b","), "a fourth would go on");
+        assert!(guard_after(&four).continues_a_list_loop(b"\n,"));
+        assert!(!guard_after(&four).continues_a_list_loop(b"]"));
+        // A piece that closes the item and goes on at once.
+        let open_item = format!(r#"{three},{{"item":"Shopping list: 2 eggs","quantity":2"#);
+        assert!(guard_after(&open_item).continues_a_list_loop(b"},"));
+        // A unit of several items, and items that only look alike, and short ones.
+        let colors = format!(r#"{{"colors":[{}"red","blue""#, r#""red","blue","green","#.repeat(4));
+        assert!(guard_after(&colors[..colors.len() - 13]).continues_a_list_loop(b","));
+        let distinct: String = (0..20).map(|i| format!(r#"{{"id":"item number {i}"}},"#)).collect();
+        assert!(!guard_after(&format!("[{}", distinct.trim_end_matches(','))).continues_a_list_loop(b","));
+        assert!(!guard_after("[1,1,1,1,1,1,1,1").continues_a_list_loop(b","), "under 64 bytes");
+        // Inside an item's own object the comma is not the list's.
+        assert!(!guard_after(&format!(r#"{four},{{"item":"x""#)).continues_a_list_loop(b","));
     }
 
     #[test]
