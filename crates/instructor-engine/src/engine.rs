@@ -615,7 +615,8 @@ const LITERAL_KEEP: usize = 256;
 /// string's text ends in a unit of up to 12 bytes repeated over 32 bytes, a token that would
 /// repeat the unit again is passed over for the model's next choice (most often the string's
 /// closing quote); a number whose digits loop so is ended. Only the literal's own bytes count:
-/// JSON's structure (the same keys in every item of a list) is never a loop here.
+/// JSON's structure (the same keys in every item of a list) is never a loop here. Lists are
+/// watched item by item instead: see [`LoopGuard::continues_a_list_loop`].
 #[derive(Debug, Default, Clone)]
 struct LoopGuard {
     /// The document has begun (from the first byte, or at a `{` or `[` after a fence or prose).
@@ -709,6 +710,9 @@ impl LoopGuard {
     fn continues_a_list_loop(&self, piece: &[u8]) -> bool {
         if !self.started || !piece.contains(&b',') {
             return false;
+        }
+        if !self.in_string && piece.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b',') {
+            return self.list_loops();
         }
         // The piece may close an item first (`"},`): follow it byte by byte on a copy.
         let mut probe = self.clone();
