@@ -580,12 +580,11 @@ fn pick_greedy(
             }
         }
         let token = LlamaToken(top as i32);
-        if passed_over.len() < LOOP_MAX_PASSES && guard.continues_a_list_loop(&piece(token)) {
-            passed_over.push(top);
-            continue;
-        }
-        if let Some(period) = looping {
-            if passed_over.len() < LOOP_MAX_PASSES && guard.continues(&piece(token), period) {
+        // The token's text is looked at only where a loop could be: in a looping literal, or
+        // with a list open.
+        if passed_over.len() < LOOP_MAX_PASSES && (looping.is_some() || guard.in_a_list()) {
+            let bytes = piece(token);
+            if guard.continues_a_list_loop(&bytes) || looping.is_some_and(|period| guard.continues(&bytes, period)) {
                 passed_over.push(top);
                 continue;
             }
@@ -723,6 +722,11 @@ impl LoopGuard {
             probe.push(&[b]);
         }
         false
+    }
+
+    /// Whether a list is open (at any depth).
+    fn in_a_list(&self) -> bool {
+        self.open.iter().any(Option::is_some)
     }
 
     /// Whether the innermost open container is a list whose items so far end in a loop.

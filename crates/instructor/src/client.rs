@@ -768,9 +768,11 @@ impl Call {
 /// other mode answers the (maybe wrapped) schema.
 pub(crate) fn read_options(schema: &ResponseSchema, mode: Mode, strict: bool) -> ReadOptions<'_> {
     let parallel = mode == Mode::ParallelTools;
-    let reply_schema = match parallel && schema.is_wrapped() {
-        true => schema.json().get("properties").and_then(|p| p.get("value")).unwrap_or(schema.json()),
-        false => schema.json(),
+    // Only parallel tools read the array inside a wrapped schema; the lookup is not free.
+    let reply_schema = if parallel && schema.is_wrapped() {
+        schema.json().get("properties").and_then(|p| p.get("value")).unwrap_or(schema.json())
+    } else {
+        schema.json()
     };
     ReadOptions {
         unwrap: schema.is_wrapped() && !parallel,
