@@ -17,7 +17,7 @@ use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::responses::{
-    ContentPart, CreateResponse, Input, InputItem, MessageContent, Response, StreamEvent, TextConfig, TextFormat, Tool,
+    ContentPart, CreateResponse, Input, InputItem, MessageContent, ResponseReply, StreamEvent, TextConfig, TextFormat, Tool,
     ToolChoice,
 };
 use crate::wire::{
@@ -217,7 +217,7 @@ fn media_part(media: &Media) -> ContentPart {
 
 /// A response as a completion: `output_text` parts joined, refusals kept, function calls with
 /// their `call_id`.
-fn completion(response: Response) -> Result<ChatCompletion, ProviderError> {
+fn completion(response: ResponseReply<'_>) -> Result<ChatCompletion, ProviderError> {
     if response.status.as_deref() == Some("failed") {
         let error = response.error.unwrap_or_default();
         return Err(ProviderError::new(ProviderErrorKind::Stream, format!("the response failed: {}", error.message))
@@ -225,24 +225,15 @@ fn completion(response: Response) -> Result<ChatCompletion, ProviderError> {
     }
     let mut message = AssistantMessage::default();
     for item in response.output {
-        match item.kind.as_str() {
+        match &*item.kind {
             "message" => {
-                for part in item.content.unwrap_or_default() {
-                    match part.kind.as_str() {
-                        "output_text" => {
-                            message
-                                .content
-                                .get_or_insert_with(String::new)
-                                .push_str(part.text.as_deref().unwrap_or(""));
-                        }
-                        "refusal" => {
-                            message
-                                .refusal
-                                .get_or_insert_with(String::new)
-                                .push_str(part.refusal.as_deref().unwrap_or(""));
-                        }
-                        _ => {}
-                    }
+                for part in item.content {
+                    let (slot, text) = match &*part.kind {
+                        "output_text" => (&mut message.content, part.text),
+                        "refusal" => (&mut message.refusal, part.refusal),
+                        _ => continue,
+                    };
+                    slot.get_or_insert_with(String::new).push_str(text.as_deref().unwrap_or(""));
                 }
             }
             "function_call" => message.tool_calls.push(ToolCall::function(
@@ -288,7 +279,7 @@ impl Provider for OpenAiResponses {
         Box::pin(async move {
             let body = self.translate(request)?.encode(request)?;
             let reply = self.transport.post(&self.endpoint, body).await?;
-            let response: Response =
+            let response: ResponseReply<'_> =
                 serde_json::from_slice(&reply).map_err(|e| decode_error("the reply is not a response", e, &reply))?;
             completion(response)
         })
@@ -419,5 +410,47 @@ mod tests {
     fn format_names_are_cleaned() {
         assert_eq!(format_name("User Details!"), "User_Details_");
         assert_eq!(format_name(""), "response");
+    }
+
+    #[test]
+    fn a_reply_is_read_with_its_echoes_skipped() {
+        // The echoed request (tools, format, metadata) is skipped whatever it holds; escaped text
+        // is unescaped; a message's text and refusal parts are joined; calls keep their call id.
+        let reply = serde_json::json!({
+            "id": "resp_1", "object": "response", "created_at": 7, "status": "completed", "model": "m",
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+            "text": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+            "metadata": {"k": "v"}, "tool_choice": {"type": "function", "name": "f"},
+            "output": [
+                {"type": "reasoning", "id": "rs_1", "summary": []},
+                {"type": "message", "id": "msg_1", "status": "completed", "content": [
+                    {"type": "output_text", "text": "{\"name\":", "annotations": []},
+                    {"type": "output_text", "text": "\"Jason\\n\"}"},
+                    {"type": "refusal", "refusal": "no"}
+                ]},
+                {"type": "message", "content": null},
+                {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f", "arguments": "{}"},
+                {"type": "function_call", "id": "fc_2", "name": "g", "arguments": "[]"}
+            ],
+            "usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}
+        })
+        .to_string();
+        let completion = completion(serde_json::from_str(&reply).expect("reply")).expect("completion");
+        assert_eq!((completion.id.as_str(), completion.model.as_str(), completion.created), ("resp_1", "m", 7));
+        let choice = &completion.choices[0];
+        assert_eq!(choice.message.content.as_deref(), Some("{\"name\":\"Jason\\n\"}"));
+        assert_eq!(choice.message.refusal.as_deref(), Some("no"));
+        let calls: Vec<_> = choice.message.tool_calls.iter().map(|c| (c.id.as_str(), c.function.name.as_str())).collect();
+        assert_eq!(calls, [("call_1", "f"), ("fc_2", "g")]);
+        assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
+        assert_eq!(completion.usage.map(|u| u.total_tokens), Some(7));
+
+        let failed = r#"{"status": "failed", "error": {"code": "server_error", "message": "boom"}}"#;
+        let err = completion_of(failed).expect_err("a failed response");
+        assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    fn completion_of(reply: &str) -> Result<ChatCompletion, ProviderError> {
+        completion(serde_json::from_str(reply).expect("reply"))
     }
 }

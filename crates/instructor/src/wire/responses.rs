@@ -311,6 +311,57 @@ fn response_object() -> String {
     "response".to_owned()
 }
 
+/// What a client reads of a [`Response`]: its output, why it stopped and what it cost. The
+/// request settings a response echoes (tools, format, instructions, ...) are skipped rather than
+/// built, and strings borrow from the reply where they can: a plain call reads one of these.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResponseReply<'a> {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub created_at: u64,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub model: String,
+    #[serde(borrow, default, deserialize_with = "super::null_as_default")]
+    pub output: Vec<ReplyItem<'a>>,
+    #[serde(default)]
+    pub error: Option<ResponseError>,
+    #[serde(default)]
+    pub incomplete_details: Option<IncompleteDetails>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+/// What a client reads of an [`OutputItem`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReplyItem<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "super::null_as_default")]
+    pub content: Vec<ReplyPart<'a>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub arguments: Option<Cow<'a, str>>,
+}
+
+/// What a client reads of a message's [`ContentPart`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReplyPart<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub refusal: Option<Cow<'a, str>>,
+}
+
 fn yes() -> bool {
     true
 }
