@@ -580,11 +580,11 @@ fn pick_greedy(
             }
         }
         let token = LlamaToken(top as i32);
-        // The token's text is looked at only where a loop could be: in a looping literal, or
-        // with a list open.
-        if passed_over.len() < LOOP_MAX_PASSES && (looping.is_some() || guard.in_a_list()) {
+        // The token's text is looked at only where a loop could be: in a looping literal, with a
+        // list open, or deep in an object.
+        if passed_over.len() < LOOP_MAX_PASSES && (looping.is_some() || guard.could_loop()) {
             let bytes = piece(token);
-            if guard.continues_a_list_loop(&bytes) || looping.is_some_and(|period| guard.continues(&bytes, period)) {
+            if guard.continues_a_structural_loop(&bytes) || looping.is_some_and(|period| guard.continues(&bytes, period)) {
                 passed_over.push(top);
                 continue;
             }
@@ -594,7 +594,7 @@ fn pick_greedy(
 }
 
 /// A unit repeated inside a JSON literal is a loop when it is at most this long...
-const LOOP_MAX_PERIOD: usize = 12;
+const LOOP_MAX_PERIOD: usize = 80;
 /// ...and its repetitions span at least this many bytes (and three repetitions).
 const LOOP_MIN_BYTES: usize = 32;
 /// A list loops when its last items repeat a unit of at most this many items...
@@ -603,19 +603,29 @@ const ITEM_LOOP_MAX_PERIOD: usize = 4;
 const ITEM_LOOP_REPEATS: usize = 4;
 /// ...over at least this many bytes (without the whitespace between JSON tokens).
 const ITEM_LOOP_MIN_BYTES: usize = 64;
+/// ...or this many times, however short the items.
+const ITEM_LOOP_MANY_REPEATS: usize = 16;
+/// A list of strings loops when this many of its last items count up (see [`counts_up`]).
+const COUNTING_ITEMS: usize = 16;
+/// Nesting loops when this many levels in a row read the same (the next would be one more)...
+const NESTING_LOOP_LEVELS: usize = 3;
+/// ...over at least this many bytes each (so `[[[[` of nested arrays is let be).
+const NESTING_LOOP_MIN_BYTES: usize = 8;
 /// How many candidates a loop may pass over before the loop is let be.
 const LOOP_MAX_PASSES: usize = 32;
 /// The most of a literal's tail kept to look for loops in.
-const LITERAL_KEEP: usize = 256;
+const LITERAL_KEEP: usize = 512;
 
 /// Greedy decoding's guard against loops inside a JSON literal. A tiny model decoding greedily
 /// can repeat one short unit until the token limit (`"1.1.1.1…"`, `"0000…"`, `".john.john…"`,
 /// `3.000000000155555…`): no user wants that as data, and the reply is cut and lost. Once a
-/// string's text ends in a unit of up to 12 bytes repeated over 32 bytes, a token that would
+/// string's text ends in a unit of up to 80 bytes repeated three times and over at least 32
+/// bytes (a phrase said again and again counts as much as `1.1.1`), a token that would
 /// repeat the unit again is passed over for the model's next choice (most often the string's
 /// closing quote); a number whose digits loop so is ended. Only the literal's own bytes count:
 /// JSON's structure (the same keys in every item of a list) is never a loop here. Lists are
-/// watched item by item instead: see [`LoopGuard::continues_a_list_loop`].
+/// watched item by item, and nesting level by level, instead: see
+/// [`LoopGuard::continues_a_structural_loop`].
 #[derive(Debug, Default, Clone)]
 struct LoopGuard {
     /// The document has begun (from the first byte, or at a `{` or `[` after a fence or prose).
@@ -627,9 +637,18 @@ struct LoopGuard {
     literal: Vec<u8>,
     /// The reply so far without the whitespace between JSON tokens, for comparing list items.
     compact: Vec<u8>,
-    /// Objects and arrays open, innermost last: for an array, where each of its items begins
-    /// in `compact`.
-    open: Vec<Option<Vec<usize>>>,
+    /// Objects and arrays open, innermost last.
+    open: Vec<Open>,
+}
+
+/// An object or array open in the reply (see [`LoopGuard`]).
+#[derive(Debug, Clone)]
+struct Open {
+    /// Where its bracket is in `compact`.
+    start: usize,
+    list: bool,
+    /// Where each of its items (an object's members) begins in `compact`.
+    items: Vec<usize>,
 }
 
 impl LoopGuard {
@@ -687,36 +706,48 @@ impl LoopGuard {
         }
         self.compact.push(b);
         match b {
-            b'{' => self.open.push(None),
-            b'[' => self.open.push(Some(vec![self.compact.len()])),
+            b'{' | b'[' => {
+                let start = self.compact.len() - 1;
+                self.open.push(Open { start, list: b == b'[', items: vec![start + 1] });
+            }
             b'}' | b']' => {
                 self.open.pop();
             }
             b',' => {
                 let next = self.compact.len();
-                if let Some(Some(starts)) = self.open.last_mut() {
-                    starts.push(next);
+                if let Some(open) = self.open.last_mut() {
+                    open.items.push(next);
                 }
             }
             _ => {}
         }
     }
 
-    /// Whether `piece` goes on to another item of a list whose last items repeat one unit (one
-    /// to [`ITEM_LOOP_MAX_PERIOD`] items) [`ITEM_LOOP_REPEATS`] times over at least
-    /// [`ITEM_LOOP_MIN_BYTES`] bytes: a small model can write the same item, or the same few
-    /// items, until the token limit, and ending the list is then the best it can do.
-    fn continues_a_list_loop(&self, piece: &[u8]) -> bool {
-        if !self.started || !piece.contains(&b',') {
+    /// Whether `piece` carries a loop of JSON's structure on: another item of a list whose items
+    /// loop ([`Self::items_loop`]; an object's members likewise), or another level of a nesting
+    /// that repeats itself ([`Self::nesting_loops`]). A small model can write the same item, the
+    /// same few items, a count, the same member, or the same object within itself, until the
+    /// token limit; ending the list or object is then the best it can do.
+    fn continues_a_structural_loop(&self, piece: &[u8]) -> bool {
+        let structural = |b: &u8| matches!(b, b',' | b'{' | b'[');
+        if !self.started || !piece.iter().any(structural) {
             return false;
         }
-        if !self.in_string && piece.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b',') {
-            return self.list_loops();
+        let loops = |guard: &LoopGuard, b: u8| match b {
+            b',' => guard.items_loop(),
+            b'{' | b'[' => guard.nesting_loops(b),
+            _ => false,
+        };
+        let mut bytes = piece.iter().copied().skip_while(u8::is_ascii_whitespace);
+        if let (false, Some(first), None) = (self.in_string, bytes.next(), bytes.find(structural)) {
+            if structural(&first) {
+                return loops(self, first);
+            }
         }
         // The piece may close an item first (`"},`): follow it byte by byte on a copy.
         let mut probe = self.clone();
         for &b in piece {
-            if b == b',' && !probe.in_string && probe.list_loops() {
+            if !probe.in_string && loops(&probe, b) {
                 return true;
             }
             probe.push(&[b]);
@@ -724,26 +755,60 @@ impl LoopGuard {
         false
     }
 
-    /// Whether a list is open (at any depth).
-    fn in_a_list(&self) -> bool {
-        self.open.iter().any(Option::is_some)
+    /// Whether a structural loop could be under way: a list is open (at any depth), or the
+    /// innermost object has enough members to repeat one.
+    fn could_loop(&self) -> bool {
+        self.open.iter().any(|open| open.list)
+            || self.open.last().is_some_and(|open| open.items.len() >= ITEM_LOOP_REPEATS)
     }
 
-    /// Whether the innermost open container is a list whose items so far end in a loop.
-    fn list_loops(&self) -> bool {
-        let Some(Some(starts)) = self.open.last() else { return false };
+    /// Whether opening `bracket` here would nest the same text a [`NESTING_LOOP_LEVELS`]th time
+    /// (`{"label":"a","items":[{"label":"a","items":[{"label":"a","items":[{…`): each level, one
+    /// or two containers deep, reads the same from its bracket to the next level's, over at
+    /// least [`NESTING_LOOP_MIN_BYTES`] bytes.
+    fn nesting_loops(&self, bracket: u8) -> bool {
+        let (m, end) = (self.open.len(), self.compact.len());
+        (1..=2).any(|depth| {
+            if m < NESTING_LOOP_LEVELS * depth || self.compact[self.open[m - depth].start] != bracket {
+                return false;
+            }
+            // Level 0 is the one the bracket would end; each level spans `depth` containers.
+            let level = |k: usize| {
+                let to = if k == 0 { end } else { self.open[m - k * depth].start };
+                &self.compact[self.open[m - (k + 1) * depth].start..to]
+            };
+            let last = level(0);
+            last.len() >= NESTING_LOOP_MIN_BYTES && (1..NESTING_LOOP_LEVELS).all(|k| level(k) == last)
+        })
+    }
+
+    /// Whether the innermost open container's items so far end in a loop: one to
+    /// [`ITEM_LOOP_MAX_PERIOD`] items (an object's members: `"value":"x"`, again and again, which
+    /// an open object's grammar allows) repeated [`ITEM_LOOP_REPEATS`] times over at least
+    /// [`ITEM_LOOP_MIN_BYTES`] bytes, or [`ITEM_LOOP_MANY_REPEATS`] times however short they are
+    /// (`{},{},{},…`); or, in a list, strings that count up ([`counts_up`]).
+    fn items_loop(&self) -> bool {
+        let Some(Open { list, items: starts, .. }) = self.open.last() else { return false };
         // Items as byte ranges of `compact`, the one being written included.
         let item = |i: usize| {
             let end = starts.get(i + 1).map_or(self.compact.len(), |next| next - 1);
             &self.compact[starts[i]..end]
         };
         let n = starts.len();
-        (1..=ITEM_LOOP_MAX_PERIOD).any(|period| {
-            let span = period * ITEM_LOOP_REPEATS;
-            n >= span
-                && (n - span..n - period).all(|i| item(i) == item(i + period))
-                && (n - span..n).map(|i| item(i).len()).sum::<usize>() >= ITEM_LOOP_MIN_BYTES
-        })
+        let repeats = (1..=ITEM_LOOP_MAX_PERIOD).any(|period| {
+            // How many of the last items repeat the ones `period` before them, bounded: past
+            // `ITEM_LOOP_MANY_REPEATS` units it is a loop whatever the bytes.
+            let repeating = (period..n)
+                .rev()
+                .take(period * (ITEM_LOOP_MANY_REPEATS - 1))
+                .take_while(|&i| item(i) == item(i - period))
+                .count();
+            let units = repeating / period + 1;
+            units >= ITEM_LOOP_REPEATS
+                && (units >= ITEM_LOOP_MANY_REPEATS
+                    || (n - units * period..n).map(|i| item(i).len()).sum::<usize>() >= ITEM_LOOP_MIN_BYTES)
+        });
+        repeats || (*list && n >= COUNTING_ITEMS && counts_up((n - COUNTING_ITEMS..n).map(item)))
     }
 
     fn keep(&mut self, b: u8) {
@@ -775,6 +840,50 @@ impl LoopGuard {
         let n = self.literal.len();
         !piece.is_empty() && piece.iter().enumerate().all(|(j, &b)| b == self.literal[n - period + j % period])
     }
+}
+
+/// Whether `items` are strings alike but for their digits, whose digits read as one number go up
+/// by the same step from each to the next (`"1.1","1.2",…,"1.9","2.0"`, `"value1","value2",…`):
+/// a tiny model counts so until the token limit. Objects and numbers are not judged, since a
+/// list of records or of figures can rightly count.
+fn counts_up<'a>(items: impl Iterator<Item = &'a [u8]>) -> bool {
+    /// The item with each run of digits as one `0`, and its digits read as one number.
+    fn shape(item: &[u8]) -> Option<(Vec<u8>, u128)> {
+        if item.len() < 2 || item[0] != b'"' {
+            return None;
+        }
+        let (mut mask, mut value, mut digits) = (Vec::with_capacity(item.len()), 0u128, 0);
+        for &b in item {
+            if b.is_ascii_digit() {
+                digits += 1;
+                // u128 holds 38 digits; longer runs are not counting.
+                if digits > 38 {
+                    return None;
+                }
+                value = value * 10 + u128::from(b - b'0');
+                if mask.last() != Some(&b'0') {
+                    mask.push(b'0');
+                }
+            } else {
+                mask.push(b);
+            }
+        }
+        (digits > 0).then_some((mask, value))
+    }
+    let mut previous: Option<(Vec<u8>, u128)> = None;
+    let mut step = None;
+    for item in items {
+        let Some((mask, value)) = shape(item) else { return false };
+        if let Some((last_mask, last_value)) = previous {
+            let Some(delta) = value.checked_sub(last_value).filter(|d| *d > 0) else { return false };
+            if mask != last_mask || step.is_some_and(|s| s != delta) {
+                return false;
+            }
+            step = Some(delta);
+        }
+        previous = Some((mask, value));
+    }
+    step.is_some()
 }
 
 fn grammar_error(e: impl std::fmt::Display) -> EngineError {
@@ -1282,21 +1391,82 @@ mod tests {
         let item = r#"{"item":"Shopping list: 2 eggs","quantity":2}"#;
         let three = format!(r#"{{"items":[{{"item":"eggs","quantity":6}},{item},{item},{item}"#);
         let four = format!("{three},\n    {item}");
-        assert!(!guard_after(&three).continues_a_list_loop(b","), "three repeats are let be");
-        assert!(guard_after(&four).continues_a_list_loop(b","), "a fourth would go on");
-        assert!(guard_after(&four).continues_a_list_loop(b"\n,"));
-        assert!(!guard_after(&four).continues_a_list_loop(b"]"));
+        assert!(!guard_after(&three).continues_a_structural_loop(b","), "three repeats are let be");
+        assert!(guard_after(&four).continues_a_structural_loop(b","), "a fourth would go on");
+        assert!(guard_after(&four).continues_a_structural_loop(b"\n,"));
+        assert!(!guard_after(&four).continues_a_structural_loop(b"]"));
         // A piece that closes the item and goes on at once.
         let open_item = format!(r#"{three},{{"item":"Shopping list: 2 eggs","quantity":2"#);
-        assert!(guard_after(&open_item).continues_a_list_loop(b"},"));
+        assert!(guard_after(&open_item).continues_a_structural_loop(b"},"));
         // A unit of several items, and items that only look alike, and short ones.
         let colors = format!(r#"{{"colors":[{}"red","blue""#, r#""red","blue","green","#.repeat(4));
-        assert!(guard_after(&colors[..colors.len() - 13]).continues_a_list_loop(b","));
+        assert!(guard_after(&colors[..colors.len() - 13]).continues_a_structural_loop(b","));
         let distinct: String = (0..20).map(|i| format!(r#"{{"id":"item number {i}"}},"#)).collect();
-        assert!(!guard_after(&format!("[{}", distinct.trim_end_matches(','))).continues_a_list_loop(b","));
-        assert!(!guard_after("[1,1,1,1,1,1,1,1").continues_a_list_loop(b","), "under 64 bytes");
+        assert!(!guard_after(&format!("[{}", distinct.trim_end_matches(','))).continues_a_structural_loop(b","));
+        assert!(!guard_after("[1,1,1,1,1,1,1,1").continues_a_structural_loop(b","), "under 64 bytes");
+        // Short items repeated many times.
+        let empties = format!("[{}", ["{}"; 16].join(","));
+        assert!(guard_after(&empties).continues_a_structural_loop(b","));
+        assert!(!guard_after(&empties[..empties.len() - 3]).continues_a_structural_loop(b","), "15 times");
         // Inside an item's own object the comma is not the list's.
-        assert!(!guard_after(&format!(r#"{four},{{"item":"x""#)).continues_a_list_loop(b","));
+        assert!(!guard_after(&format!(r#"{four},{{"item":"x""#)).continues_a_structural_loop(b","));
+        // An object's members repeated, and members that only look alike.
+        let member = r#""value":"value number one""#;
+        let members = format!(r#"{{"id":1,"content":{{"type":"a",{}"#, [member; 4].join(","));
+        assert!(guard_after(&members).continues_a_structural_loop(b","));
+        assert!(!guard_after(&members[..members.len() - member.len() - 1]).continues_a_structural_loop(b","));
+        let fields: String = (0..8).map(|i| format!(r#""field{i}":"value number one","#)).collect();
+        assert!(!guard_after(&format!("{{{}", fields.trim_end_matches(','))).continues_a_structural_loop(b","));
+    }
+
+    #[test]
+    fn an_object_nested_in_itself_again_and_again_is_ended() {
+        let level = r#"{"label":"Ava","path":"a.png","items":["#;
+        let three = format!(r#"{{"name":"x","tray":[{}"#, level.repeat(3));
+        let guard = guard_after(&three);
+        assert!(guard.continues_a_structural_loop(b"{"), "a fourth level");
+        assert!(guard.continues_a_structural_loop(b"{\""));
+        assert!(!guard.continues_a_structural_loop(b"]"), "closing is the way out");
+        assert!(!guard_after(&format!(r#"{{"tray":[{}"#, level.repeat(2))).continues_a_structural_loop(b"{"));
+        // Levels that differ are a tree, not a loop; nor are arrays of arrays.
+        let tree = r#"{"tray":[{"label":"a","items":[{"label":"b","items":[{"label":"c","items":["#;
+        assert!(!guard_after(tree).continues_a_structural_loop(b"{"));
+        assert!(!guard_after(r#"{"m":[[[["#).continues_a_structural_loop(b"["));
+        // An object held in itself through a key, inside a list.
+        let chain = format!(r#"[{}"#, r#"{"next":{"id":1,"next":"#.repeat(3));
+        assert!(guard_after(&chain).continues_a_structural_loop(b"{"));
+    }
+
+    #[test]
+    fn a_list_of_strings_that_counts_is_ended() {
+        let count = |items: &[String]| format!(r#"{{"values":[{}"#, items.join(","));
+        let versions: Vec<String> = (11..27).map(|v| format!(r#""{}.{}""#, v / 10, v % 10)).collect();
+        assert!(guard_after(&count(&versions)).continues_a_structural_loop(b","), "1.1 … 2.6");
+        assert!(!guard_after(&count(&versions[..15])).continues_a_structural_loop(b","), "15 items");
+        let named: Vec<String> = (1..=16).map(|i| format!(r#""value{i}""#)).collect();
+        assert!(guard_after(&count(&named)).continues_a_structural_loop(b","), "value9, value10 go on alike");
+        let stepped: Vec<String> = (0..16).map(|i| format!(r#""page {}""#, 5 * i)).collect();
+        assert!(guard_after(&count(&stepped)).continues_a_structural_loop(b","));
+        // Uneven steps, other shapes, and numbers are data.
+        let uneven: Vec<String> = (0..16).map(|i| format!(r#""{}""#, i * i)).collect();
+        assert!(!guard_after(&count(&uneven)).continues_a_structural_loop(b","));
+        let mut mixed = versions.clone();
+        mixed[8] = r#""v1.9""#.to_owned();
+        assert!(!guard_after(&count(&mixed)).continues_a_structural_loop(b","));
+        let numbers: Vec<String> = (2001..2017).map(|y| y.to_string()).collect();
+        assert!(!guard_after(&count(&numbers)).continues_a_structural_loop(b","), "years as numbers");
+    }
+
+    #[test]
+    fn a_phrase_said_again_and_again_is_ended() {
+        let phrase = "#Leg 1 goes from Reykjavik to Oslo; Leg 2 goes from Reykjavik to Oslo.  ";
+        let twice = format!(r#"{{"legs":"Leg 1 goes from Boston. {}"#, phrase.repeat(2));
+        assert_eq!(guard_after(&twice).period(), None, "said twice");
+        let thrice = format!(r#"{{"legs":"Leg 1 goes from Boston. {}"#, phrase.repeat(3));
+        let guard = guard_after(&thrice);
+        assert_eq!(guard.period(), Some(phrase.len()));
+        assert!(guard.continues(b"#Leg", phrase.len()));
+        assert!(!guard.continues(b"\"", phrase.len()));
     }
 
     #[test]
