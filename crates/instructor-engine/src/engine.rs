@@ -584,7 +584,9 @@ fn pick_greedy(
         // list open, or deep in an object.
         if passed_over.len() < LOOP_MAX_PASSES && (looping.is_some() || guard.could_loop()) {
             let bytes = piece(token);
-            if guard.continues_a_structural_loop(&bytes) || looping.is_some_and(|period| guard.continues(&bytes, period)) {
+            if guard.continues_a_structural_loop(&bytes)
+                || looping.is_some_and(|period| guard.continues(&bytes, period))
+            {
                 passed_over.push(top);
                 continue;
             }

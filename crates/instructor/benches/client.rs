@@ -78,15 +78,16 @@ fn main() {
     }
     let quick = std::env::var("BENCH_QUICK").is_ok();
     // Many short rounds, alternating which side goes first: this machine is a small VM whose
-    // speed drifts, and interleaving spreads the drift evenly over both sides.
-    let (seq_calls, rounds, conc_calls, conc_rounds) = if quick { (300, 4, 1_280, 2) } else { (1_000, 15, 6_400, 6) };
+    // speed drifts by tens of percent over minutes, so each round's two sides are measured back
+    // to back and the figure is the median of the rounds' ratios.
+    let (seq_calls, rounds, conc_calls, conc_rounds) = if quick { (300, 4, 1_280, 2) } else { (1_000, 15, 6_400, 15) };
     let only: Option<Vec<Api>> =
         std::env::var("BENCH_APIS").ok().map(|list| list.split(',').map(api_of).collect::<Vec<_>>());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
 
     // `BENCH_PROFILE=library|baseline|reask`: only sequential calls of one kind, to the first API
     // of `BENCH_APIS` (chat completions by default), for profilers; `library-64`, `baseline-64`:
-    // the same over 64 concurrent tasks.
+    // the same over 64 concurrent tasks, on `BENCH_WORKERS` worker threads (2).
     if let Ok(which) = std::env::var("BENCH_PROFILE") {
         let api = only.as_ref().and_then(|o| o.first().copied()).unwrap_or(Api::ChatCompletions);
         let server = Server::spawn(api, which == "reask");
@@ -94,9 +95,12 @@ fn main() {
         let library = library_client(api, &server.url);
         let calls = std::env::var("BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(seq_calls);
         if let Some(side) = which.strip_suffix("-64") {
-            // The same over 64 tasks on two worker threads.
-            let mt =
-                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let workers = std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2);
+            let mt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()
+                .expect("runtime");
             let m = if side == "baseline" {
                 let b = Arc::new(Baseline::new(api, &server.url));
                 concurrent(&mt, calls, move || {
@@ -127,7 +131,8 @@ fn main() {
 
     println!(
         "client CPU per call, loopback server in another process; medians of {rounds} rounds of {seq_calls} \
-         sequential calls and {conc_rounds} rounds of {conc_calls} calls over 64 tasks"
+         sequential calls and {conc_rounds} rounds of {conc_calls} calls over 64 tasks (ratios: the median of \
+         the rounds' ratios, each round's sides measured back to back)"
     );
     println!(
         "{:<12} {:>12} {:>12} {:>7}   {:>12} {:>12} {:>7}   {:>11} {:>11} {:>7}",
@@ -196,7 +201,11 @@ fn main() {
 
         // reqwest drives pooled connections on the runtime that opened them: the concurrent
         // phase gets its own clients on its own runtime.
-        let mt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let mt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2))
+            .enable_all()
+            .build()
+            .expect("runtime");
         let baseline = Arc::new(Baseline::new(api, &server.url));
         let library = library_client(api, &server.url);
         let (mut base_conc, mut lib_conc) = (Vec::new(), Vec::new());
@@ -228,23 +237,34 @@ fn main() {
         let lc = median(&lib_conc.iter().map(|m| m.cpu_us_per_call).collect::<Vec<_>>());
         let bt = median(&base_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>());
         let lt = median(&lib_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>());
+        let paired =
+            |ours: &[f64], base: &[f64]| median(&ours.iter().zip(base).map(|(o, b)| o / b).collect::<Vec<_>>());
+        let seq_ratio = paired(&lib_seq, &base_seq);
+        let conc_ratio = paired(
+            &lib_conc.iter().map(|m| m.cpu_us_per_call).collect::<Vec<_>>(),
+            &base_conc.iter().map(|m| m.cpu_us_per_call).collect::<Vec<_>>(),
+        );
+        let throughput_ratio = paired(
+            &lib_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>(),
+            &base_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>(),
+        );
         println!(
             "{:<12} {:>10.1}µs {:>10.1}µs {:>6.2}×   {:>10.1}µs {:>10.1}µs {:>6.2}×   {:>11.0} {:>11.0} {:>6.2}×",
             api_name(api),
             b,
             l,
-            l / b,
+            seq_ratio,
             bc,
             lc,
-            lc / bc,
+            conc_ratio,
             bt,
             lt,
-            lt / bt
+            throughput_ratio
         );
         for (what, ratio, ok) in [
-            ("sequential CPU", l / b, l / b <= 1.15),
-            ("64-concurrent CPU", lc / bc, lc / bc <= 1.15),
-            ("64-concurrent throughput", lt / bt, lt / bt >= 0.9),
+            ("sequential CPU", seq_ratio, seq_ratio <= 1.15),
+            ("64-concurrent CPU", conc_ratio, conc_ratio <= 1.15),
+            ("64-concurrent throughput", throughput_ratio, throughput_ratio >= 0.9),
         ] {
             if !ok {
                 missed.push(format!("{} {what} {ratio:.2}×", api_name(api)));

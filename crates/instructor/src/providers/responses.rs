@@ -17,8 +17,8 @@ use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::responses::{
-    ContentPart, CreateResponse, Input, InputItem, MessageContent, ResponseReply, StreamEvent, TextConfig, TextFormat, Tool,
-    ToolChoice,
+    ContentPart, CreateResponse, Input, InputItem, MessageContent, ResponseReply, StreamEvent, TextConfig, TextFormat,
+    Tool, ToolChoice,
 };
 use crate::wire::{
     AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, RawJson, Role, ToolCall, Usage,
@@ -440,7 +440,8 @@ mod tests {
         let choice = &completion.choices[0];
         assert_eq!(choice.message.content.as_deref(), Some("{\"name\":\"Jason\\n\"}"));
         assert_eq!(choice.message.refusal.as_deref(), Some("no"));
-        let calls: Vec<_> = choice.message.tool_calls.iter().map(|c| (c.id.as_str(), c.function.name.as_str())).collect();
+        let calls: Vec<_> =
+            choice.message.tool_calls.iter().map(|c| (c.id.as_str(), c.function.name.as_str())).collect();
         assert_eq!(calls, [("call_1", "f"), ("fc_2", "g")]);
         assert_eq!(choice.finish_reason, Some(FinishReason::ToolCalls));
         assert_eq!(completion.usage.map(|u| u.total_tokens), Some(7));
