@@ -556,6 +556,9 @@ fn pick_greedy(
 ) -> Result<LlamaToken, EngineError> {
     let looping = guard.period();
     let mut passed_over: Vec<usize> = Vec::new();
+    // The same tokens as a flag per token, made at the first pass: looking each candidate up in
+    // the list made a pass cost the vocabulary's size times the passes so far.
+    let mut passed: Vec<bool> = Vec::new();
     let mut mask: Option<SimpleVob> = None;
     loop {
         let candidates = logits
@@ -563,7 +566,7 @@ fn pick_greedy(
             .copied()
             .enumerate()
             .filter(|(i, _)| mask.as_ref().is_none_or(|m| m.is_allowed(*i as u32)))
-            .filter(|(i, _)| !passed_over.contains(i));
+            .filter(|(i, _)| passed.get(*i) != Some(&true));
         let Some(top) = argmax(candidates) else {
             // Everything the grammar allows carries the loop on: the best of it, then.
             return passed_over
@@ -588,6 +591,10 @@ fn pick_greedy(
                 || looping.is_some_and(|period| guard.continues(&bytes, period))
             {
                 passed_over.push(top);
+                if passed.is_empty() {
+                    passed = vec![false; logits.len()];
+                }
+                passed[top] = true;
                 continue;
             }
         }
