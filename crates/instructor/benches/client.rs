@@ -95,12 +95,7 @@ fn main() {
         let library = library_client(api, &server.url);
         let calls = std::env::var("BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(seq_calls);
         if let Some(side) = which.strip_suffix("-64") {
-            let workers = std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2);
-            let mt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let mt = concurrent_runtime();
             let m = if side == "baseline" {
                 let b = Arc::new(Baseline::new(api, &server.url));
                 concurrent(&mt, calls, move || {
@@ -201,11 +196,7 @@ fn main() {
 
         // reqwest drives pooled connections on the runtime that opened them: the concurrent
         // phase gets its own clients on its own runtime.
-        let mt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2))
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let mt = concurrent_runtime();
         let baseline = Arc::new(Baseline::new(api, &server.url));
         let library = library_client(api, &server.url);
         let (mut base_conc, mut lib_conc) = (Vec::new(), Vec::new());
@@ -233,21 +224,15 @@ fn main() {
             }
         }
         let (b, l) = (median(&base_seq), median(&lib_seq));
-        let bc = median(&base_conc.iter().map(|m| m.cpu_us_per_call).collect::<Vec<_>>());
-        let lc = median(&lib_conc.iter().map(|m| m.cpu_us_per_call).collect::<Vec<_>>());
-        let bt = median(&base_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>());
-        let lt = median(&lib_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>());
+        let field = |runs: &[Concurrent], f: fn(&Concurrent) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+        let (base_cpu, lib_cpu) = (field(&base_conc, |m| m.cpu_us_per_call), field(&lib_conc, |m| m.cpu_us_per_call));
+        let (base_rate, lib_rate) = (field(&base_conc, |m| m.calls_per_sec), field(&lib_conc, |m| m.calls_per_sec));
+        let (bc, lc, bt, lt) = (median(&base_cpu), median(&lib_cpu), median(&base_rate), median(&lib_rate));
         let paired =
             |ours: &[f64], base: &[f64]| median(&ours.iter().zip(base).map(|(o, b)| o / b).collect::<Vec<_>>());
         let seq_ratio = paired(&lib_seq, &base_seq);
-        let conc_ratio = paired(
-            &lib_conc.iter().map(|m| m.cpu_us_per_call).collect::<Vec<_>>(),
-            &base_conc.iter().map(|m| m.cpu_us_per_call).collect::<Vec<_>>(),
-        );
-        let throughput_ratio = paired(
-            &lib_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>(),
-            &base_conc.iter().map(|m| m.calls_per_sec).collect::<Vec<_>>(),
-        );
+        let conc_ratio = paired(&lib_cpu, &base_cpu);
+        let throughput_ratio = paired(&lib_rate, &base_rate);
         println!(
             "{:<12} {:>10.1}µs {:>10.1}µs {:>6.2}×   {:>10.1}µs {:>10.1}µs {:>6.2}×   {:>11.0} {:>11.0} {:>6.2}×",
             api_name(api),
@@ -447,6 +432,13 @@ impl Baseline {
 struct Concurrent {
     calls_per_sec: f64,
     cpu_us_per_call: f64,
+}
+
+/// The runtime of the 64-task measurements: `BENCH_WORKERS` worker threads (2, the machine's
+/// cores).
+fn concurrent_runtime() -> tokio::runtime::Runtime {
+    let workers = std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2);
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime")
 }
 
 fn concurrent<F, Fut>(rt: &tokio::runtime::Runtime, calls: usize, make: F) -> Concurrent
