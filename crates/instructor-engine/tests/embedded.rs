@@ -86,14 +86,23 @@ async fn the_embedded_model_streams_token_by_token() {
 
 #[test]
 fn a_cached_prompt_prefix_is_reused_and_never_changes_the_reply() {
-    // Long enough that the template and it fill a 16-token block, the unit of reuse.
-    const SYSTEM: &str = "You are a world class extractor. Answer with the requested JSON only.";
+    // Long enough that the template and it fill a 64-token block, the unit of reuse.
+    const SYSTEM: &str = "You are a world class extractor. Read the user's text carefully and answer with \
+                          the requested JSON only: no prose before or after it, no code fences, no comments. \
+                          Copy names exactly as written, give numbers as digits, and leave out anything the \
+                          text does not say.";
     let _ = engine(); // makes sure the default model is in the cache
     // An engine of its own: other tests share `engine()` and its cache.
     let engine = Engine::load(&store::default_model_path(), EngineOptions::default()).expect("loads");
     let prompt =
         |text: &str| engine.prompt(&[("system".into(), SYSTEM.into()), ("user".into(), text.into())]).expect("prompt");
-    let (jason, ann) = (prompt(r#"Extract the following entities: "Jason is 20""#), prompt("Ann is 31, Bo is 40"));
+    // Jason's prompt runs a block past what it shares with Ann's.
+    let jason = prompt(
+        "Extract the following entities: \"Jason is 20. He grew up in Bergen, moved to Oslo to study \
+         carpentry, and now builds wooden boats by the harbour with his sister Ann, their cousin Bo and \
+         two old friends from school, who all sail with him on summer weekends.\"",
+    );
+    let ann = prompt("Ann is 31, Bo is 40");
     let schema = Constraint::JsonSchema(
         json!({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}),
     );
@@ -108,8 +117,8 @@ fn a_cached_prompt_prefix_is_reused_and_never_changes_the_reply() {
     assert_eq!(warm.cached_tokens, other.cached_tokens, "the shared prefix again");
     let again = engine.generate(&jason, &schema, &sampling, None).expect("again");
     assert_eq!(again.text, cold.text);
-    // All the whole blocks of the prompt but the one with its last token (blocks are 16 tokens).
-    assert!(again.prompt_tokens - again.cached_tokens <= 16 && again.cached_tokens % 16 == 0, "{again:?}");
+    // All the whole blocks of the prompt but the one with its last token (blocks are 64 tokens).
+    assert!(again.prompt_tokens - again.cached_tokens <= 64 && again.cached_tokens % 64 == 0, "{again:?}");
     assert!(again.cached_tokens > other.cached_tokens);
     engine.clear_cache();
     assert_eq!(engine.generate(&jason, &schema, &sampling, None).expect("again").cached_tokens, 0);
