@@ -602,6 +602,8 @@ fn pick_greedy(
     // the list made a pass cost the vocabulary's size times the passes so far.
     let mut passed: Vec<bool> = Vec::new();
     let mut mask: Option<SimpleVob> = None;
+    // Whether a token was passed over for carrying a loop of JSON's structure on.
+    let mut structural_pass = false;
     loop {
         let candidates = logits
             .iter()
@@ -629,9 +631,14 @@ fn pick_greedy(
         // list open, or deep in an object.
         if passed_over.len() < LOOP_MAX_PASSES && (looping.is_some() || guard.could_loop()) {
             let bytes = piece(token);
-            if guard.continues_a_structural_loop(&bytes)
-                || looping.is_some_and(|period| guard.continues(&bytes, period))
-            {
+            let structural = guard.continues_a_structural_loop(&bytes);
+            if structural_pass && !guard.in_string && !bytes.is_empty() && bytes.iter().all(u8::is_ascii_whitespace) {
+                // Whitespace only puts the structure's loop off (the grammar will not let it end
+                // here, under a `minItems` say): carry on with the model's own choice.
+                return Ok(LlamaToken(passed_over[0] as i32));
+            }
+            if structural || looping.is_some_and(|period| guard.continues(&bytes, period)) {
+                structural_pass |= structural;
                 passed_over.push(top);
                 if passed.is_empty() {
                     passed = vec![false; logits.len()];
@@ -1436,6 +1443,22 @@ mod tests {
             pick_greedy(&logits, None, &looping, &piece).expect("a token"),
             LlamaToken(2),
             "the quote, not `.1`"
+        );
+    }
+
+    #[test]
+    fn a_structural_loop_is_not_put_off_with_whitespace() {
+        // Tokens: 0 = ",", 1 = "\n", 2 = "]". The list ends where the model would end it next;
+        // where a grammar will not let it end yet (`minItems`, the `]` masked here), whitespace
+        // comes next, and the comma is kept rather than put off by a run of line breaks.
+        let pieces: [&[u8]; 3] = [b",", b"\n", b"]"];
+        let piece = |t: LlamaToken| pieces[t.0 as usize].to_vec();
+        let item = r#"{"name":"Jason","age":20,"city":"Oslo"}"#;
+        let looping = guard_after(&format!(r#"{{"people":[{}"#, [item; 4].join(",")));
+        assert_eq!(pick_greedy(&[3.0, 1.0, 2.0], None, &looping, &piece).expect("a token"), LlamaToken(2));
+        assert_eq!(
+            pick_greedy(&[3.0, 2.0, f32::NEG_INFINITY], None, &looping, &piece).expect("a token"),
+            LlamaToken(0)
         );
     }
 
