@@ -1035,6 +1035,7 @@ pub(crate) const JSON_WHITESPACE: &str = r"(?:\x20|\x0A{1,2}[\x20\x09]{0,20})";
 /// keywords and formats tolerated rather than fatal (the caller is told which, see
 /// [`Engine::unenforced`]). The reply is still validated against the caller's schema as it was.
 fn compact(mut schema: Value) -> Value {
+    require_dependencies(&mut schema);
     close_objects(&mut schema);
     bound_integers(&mut schema);
     required_first(&mut schema);
@@ -1222,6 +1223,56 @@ fn bound_integers(schema: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// Enforces property dependencies (`dependencies` with a list of names, `dependentRequired`),
+/// which the grammar cannot express ("if `a` is written, so are `b` and `c`"), by requiring the
+/// dependent properties outright: every reply to the stricter schema satisfies the caller's.
+/// A dependent property the object does not declare is left to the check after generation,
+/// since requiring it could make a closed object unsatisfiable.
+fn require_dependencies(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            for keyword in ["dependencies", "dependentRequired"] {
+                let declared = |name: &str| obj.get("properties").and_then(|p| p.get(name)).is_some();
+                let mut required: Vec<Value> = Vec::new();
+                let mut enforced: Vec<String> = Vec::new();
+                if let Some(Value::Object(dependencies)) = obj.get(keyword) {
+                    for (trigger, dependents) in dependencies {
+                        let Some(names) = dependents.as_array() else { continue };
+                        if names.iter().all(|n| n.as_str().is_some_and(declared)) {
+                            required.extend(names.iter().cloned());
+                            enforced.push(trigger.clone());
+                        }
+                    }
+                }
+                if enforced.is_empty() {
+                    continue;
+                }
+                if let Some(Value::Object(dependencies)) = obj.get_mut(keyword) {
+                    dependencies.retain(|trigger, _| !enforced.contains(trigger));
+                    if dependencies.is_empty() {
+                        obj.remove(keyword);
+                    }
+                }
+                let list = obj.entry("required").or_insert_with(|| json!([]));
+                if let Value::Array(list) = list {
+                    for name in required {
+                        if !list.contains(&name) {
+                            list.push(name);
+                        }
+                    }
+                }
+            }
+            for (key, sub) in obj.iter_mut() {
+                if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
+                    require_dependencies(sub);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(require_dependencies),
         _ => {}
     }
 }
@@ -1444,6 +1495,22 @@ mod tests {
             LlamaToken(2),
             "the quote, not `.1`"
         );
+    }
+
+    #[test]
+    fn property_dependencies_are_required_outright_where_the_object_declares_them() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {"email": {"type": "string"}, "tags": {"type": "array"}, "topic": {"type": "string"}},
+            "required": ["email"],
+            "dependencies": {"topic": ["tags"], "email": ["phone"], "tags": {"required": ["email"]}},
+            "dependentRequired": {"tags": ["email"]},
+        });
+        require_dependencies(&mut schema);
+        assert_eq!(schema["required"], json!(["email", "tags"]));
+        // An undeclared dependent and a schema dependency are left to the check afterwards.
+        assert_eq!(schema["dependencies"], json!({"email": ["phone"], "tags": {"required": ["email"]}}));
+        assert!(schema.get("dependentRequired").is_none());
     }
 
     #[test]
