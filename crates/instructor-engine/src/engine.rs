@@ -155,6 +155,35 @@ struct Inner {
     options: EngineOptions,
     name: String,
     backend: &'static LlamaBackend,
+    /// The tokens that can end a loop the guard sees (see [`Enders`]).
+    enders: Enders,
+}
+
+/// Tokens that end what a loop goes on in and start nothing new: a `"` then only closing
+/// punctuation (`"`, `",`, `"}`, …) ends a string; closing brackets alone (`]`, `}}`, `\n]`, …) end
+/// a list or an object.
+#[derive(Debug, Default)]
+struct Enders {
+    quote: Vec<LlamaToken>,
+    bracket: Vec<LlamaToken>,
+}
+
+impl Enders {
+    fn of(vocab: &LlamaVocab<'_>) -> Enders {
+        let mut enders = Enders::default();
+        for token in (0..vocab.n_tokens()).map(LlamaToken) {
+            let piece = vocab.token_to_piece(token, false, None);
+            let closing = |b: &u8| b.is_ascii_whitespace() || matches!(b, b']' | b'}');
+            match piece.split_first() {
+                Some((b'"', rest)) if rest.iter().all(|b| closing(b) || *b == b',') => enders.quote.push(token),
+                Some(_) if piece.iter().all(closing) && piece.iter().any(|b| matches!(b, b']' | b'}')) => {
+                    enders.bracket.push(token)
+                }
+                _ => {}
+            }
+        }
+        enders
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -197,6 +226,7 @@ impl Engine {
             Ok(t) => t,
             Err(_) => chatml()?,
         };
+        let enders = Enders::of(&model.vocab());
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         tracing::info!(model = %name, load_ms = started.elapsed().as_millis() as u64, "model loaded");
         Ok(Engine {
@@ -210,6 +240,7 @@ impl Engine {
                 options,
                 name,
                 backend,
+                enders,
             }),
         })
     }
@@ -493,7 +524,7 @@ impl Engine {
                     break;
                 }
                 let piece = |t: LlamaToken| vocab.token_to_piece(t, false, None);
-                pick_greedy(ctx.get_logits_ith(logits_index), greedy_matcher.as_mut(), &guard, &piece)?
+                pick_greedy(ctx.get_logits_ith(logits_index), greedy_matcher.as_mut(), &guard, &inner.enders, &piece)?
             } else {
                 // `sample` applies the chain and accepts the token (the grammar advances here);
                 // accepting it again would desynchronise the grammar.
@@ -594,6 +625,7 @@ fn pick_greedy(
     logits: &[f32],
     mut matcher: Option<&mut Matcher>,
     guard: &LoopGuard,
+    enders: &Enders,
     piece: &dyn Fn(LlamaToken) -> Vec<u8>,
 ) -> Result<LlamaToken, EngineError> {
     let looping = guard.period();
@@ -637,7 +669,23 @@ fn pick_greedy(
                 // here, under a `minItems` say): carry on with the model's own choice.
                 return Ok(LlamaToken(passed_over[0] as i32));
             }
-            if structural || looping.is_some_and(|period| guard.continues(&bytes, period)) {
+            let literal = !structural && looping.is_some_and(|period| guard.continues(&bytes, period));
+            // What loops is ended where the grammar allows: a string by its best closing quote, a
+            // list or an object by its best closing bracket. Passed over for the next best token
+            // only, the model most often ended it, but sometimes wandered into another loop
+            // (`"a@b.c@a@b.c@nhale.x.nhale.x…"`) or put the end off with whitespace.
+            // (A structural loop seen from inside a string, whose piece would close it and go
+            // on, `",`, is passed over as before: a bracket there would be the string's text.)
+            let in_literal = guard.in_string && !guard.escaped;
+            let ending = match (structural, literal) {
+                (true, _) if !guard.in_string => &enders.bracket[..],
+                (false, true) if in_literal => &enders.quote[..],
+                _ => &[][..],
+            };
+            if let Some(end) = best_allowed(logits, ending, matcher.as_deref_mut(), mask.as_ref())? {
+                return Ok(end);
+            }
+            if structural || literal {
                 structural_pass |= structural;
                 passed_over.push(top);
                 if passed.is_empty() {
@@ -649,6 +697,32 @@ fn pick_greedy(
         }
         return Ok(token);
     }
+}
+
+/// The best of `tokens` by `logits` that the grammar allows (any of them without a grammar).
+fn best_allowed(
+    logits: &[f32],
+    tokens: &[LlamaToken],
+    mut matcher: Option<&mut Matcher>,
+    mask: Option<&SimpleVob>,
+) -> Result<Option<LlamaToken>, EngineError> {
+    let mut ranked: Vec<(f32, LlamaToken)> = tokens
+        .iter()
+        .filter_map(|&t| logits.get(t.0 as usize).map(|&logit| (logit, t)))
+        .filter(|(logit, _)| logit.is_finite())
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (_, token) in ranked {
+        let allowed = match (mask, matcher.as_deref_mut()) {
+            (Some(mask), _) => mask.is_allowed(token.0 as u32),
+            (None, Some(m)) => m.validate_tokens(&[token.0 as u32]).map_err(grammar_error)? == 1,
+            (None, None) => true,
+        };
+        if allowed {
+            return Ok(Some(token));
+        }
+    }
+    Ok(None)
 }
 
 /// A unit repeated inside a JSON literal is a loop when it is at most this long...
@@ -1488,13 +1562,18 @@ mod tests {
         let piece = |t: LlamaToken| pieces[t.0 as usize].to_vec();
         let logits = [1.0, 3.0, 2.0, 0.5];
         let calm = guard_after(r#"{"codec":"1.1"#);
-        assert_eq!(pick_greedy(&logits, None, &calm, &piece).expect("a token"), LlamaToken(1));
+        assert_eq!(pick_greedy(&logits, None, &calm, &Enders::default(), &piece).expect("a token"), LlamaToken(1));
         let looping = guard_after(&format!(r#"{{"codec":"{}1"#, "1.".repeat(20)));
         assert_eq!(
-            pick_greedy(&logits, None, &looping, &piece).expect("a token"),
+            pick_greedy(&logits, None, &looping, &Enders::default(), &piece).expect("a token"),
             LlamaToken(2),
             "the quote, not `.1`"
         );
+        // The model's next choice after the loop is more text: a looping string is ended anyway.
+        let wandering = [1.0, 3.0, 0.2, 2.0];
+        let enders = Enders { quote: vec![LlamaToken(2)], bracket: vec![] };
+        assert_eq!(pick_greedy(&wandering, None, &looping, &enders, &piece).expect("a token"), LlamaToken(2));
+        assert_eq!(pick_greedy(&wandering, None, &calm, &enders, &piece).expect("a token"), LlamaToken(1));
     }
 
     #[test]
@@ -1514,19 +1593,20 @@ mod tests {
     }
 
     #[test]
-    fn a_structural_loop_is_not_put_off_with_whitespace() {
-        // Tokens: 0 = ",", 1 = "\n", 2 = "]". The list ends where the model would end it next;
-        // where a grammar will not let it end yet (`minItems`, the `]` masked here), whitespace
-        // comes next, and the comma is kept rather than put off by a run of line breaks.
+    fn a_structural_loop_is_ended_by_a_bracket_or_else_not_put_off_with_whitespace() {
+        // Tokens: 0 = ",", 1 = "\n", 2 = "]". The list is ended, though the model would rather
+        // write whitespace first; where the grammar will not let it end yet (`minItems`, the `]`
+        // masked here), the comma is kept rather than put off by a run of line breaks.
         let pieces: [&[u8]; 3] = [b",", b"\n", b"]"];
         let piece = |t: LlamaToken| pieces[t.0 as usize].to_vec();
+        let enders = Enders { quote: vec![], bracket: vec![LlamaToken(2)] };
         let item = r#"{"name":"Jason","age":20,"city":"Oslo"}"#;
         let looping = guard_after(&format!(r#"{{"people":[{}"#, [item; 4].join(",")));
-        assert_eq!(pick_greedy(&[3.0, 1.0, 2.0], None, &looping, &piece).expect("a token"), LlamaToken(2));
-        assert_eq!(
-            pick_greedy(&[3.0, 2.0, f32::NEG_INFINITY], None, &looping, &piece).expect("a token"),
-            LlamaToken(0)
-        );
+        let pick = |logits: &[f32]| pick_greedy(logits, None, &looping, &enders, &piece).expect("a token");
+        assert_eq!(pick(&[3.0, 2.0, 1.0]), LlamaToken(2));
+        assert_eq!(pick(&[3.0, 2.0, f32::NEG_INFINITY]), LlamaToken(0));
+        let calm = guard_after(&format!(r#"{{"people":[{}"#, [item; 2].join(",")));
+        assert_eq!(pick_greedy(&[3.0, 2.0, 1.0], None, &calm, &enders, &piece).expect("a token"), LlamaToken(0));
     }
 
     #[test]
