@@ -752,9 +752,9 @@ const LITERAL_KEEP: usize = 512;
 /// can repeat one short unit until the token limit (`"1.1.1.1…"`, `"0000…"`, `".john.john…"`,
 /// `3.000000000155555…`): no user wants that as data, and the reply is cut and lost. Once a
 /// string's text ends in a unit of up to 80 bytes repeated three times and over at least 32
-/// bytes (a phrase said again and again counts as much as `1.1.1`), a token that would
-/// repeat the unit again is passed over for the model's next choice (most often the string's
-/// closing quote); a number whose digits loop so is ended. Only the literal's own bytes count:
+/// bytes (a phrase said again and again counts as much as `1.1.1`), the string is ended with
+/// the best closing quote the grammar allows (where it allows none, a token that would repeat
+/// the unit is passed over for the model's next choice); a number whose digits loop so is ended. Only the literal's own bytes count:
 /// JSON's structure (the same keys in every item of a list) is never a loop here. Lists are
 /// watched item by item, and nesting level by level, instead: see
 /// [`LoopGuard::continues_a_structural_loop`].
