@@ -636,6 +636,8 @@ fn pick_greedy(
     let mut mask: Option<SimpleVob> = None;
     // Whether a token was passed over for carrying a loop of JSON's structure on.
     let mut structural_pass = false;
+    // Whether the grammar allows no closing bracket, or no closing quote, here.
+    let (mut brackets_refused, mut quotes_refused) = (false, false);
     loop {
         let candidates = logits
             .iter()
@@ -678,12 +680,16 @@ fn pick_greedy(
             // on, `",`, is passed over as before: a bracket there would be the string's text.)
             let in_literal = guard.in_string && !guard.escaped;
             let ending = match (structural, literal) {
-                (true, _) if !guard.in_string => &enders.bracket[..],
-                (false, true) if in_literal => &enders.quote[..],
-                _ => &[][..],
+                (true, _) if !guard.in_string => Some((&enders.bracket, &mut brackets_refused)),
+                (false, true) if in_literal => Some((&enders.quote, &mut quotes_refused)),
+                _ => None,
             };
-            if let Some(end) = best_allowed(logits, ending, matcher.as_deref_mut(), mask.as_ref())? {
-                return Ok(end);
+            // Each kind is looked for once a pick: the grammar's answer does not change within it.
+            if let Some((tokens, refused)) = ending.filter(|(_, refused)| !**refused) {
+                match best_allowed(logits, tokens, matcher.as_deref_mut(), mask.as_ref())? {
+                    Some(end) => return Ok(end),
+                    None => *refused = true,
+                }
             }
             if structural || literal {
                 structural_pass |= structural;
