@@ -1295,15 +1295,20 @@ fn bound_integers(schema: &mut Value) {
                     obj.insert("maximum".into(), json!(INTEGER_BOUND));
                 }
             }
-            for (key, sub) in obj.iter_mut() {
-                // Values of `enum`, `const`, `default` and `examples` are data, not schemas.
-                if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
-                    bound_integers(sub);
-                }
-            }
+            subschemas(obj, bound_integers);
         }
         Value::Array(items) => items.iter_mut().for_each(bound_integers),
         _ => {}
+    }
+}
+
+/// Applies `rewrite` to each value of a schema object that can hold schemas: the values of
+/// `enum`, `const`, `default` and `examples` are data, and `x-guidance` is the grammar's options.
+fn subschemas(obj: &mut serde_json::Map<String, Value>, rewrite: fn(&mut Value)) {
+    for (key, sub) in obj.iter_mut() {
+        if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
+            rewrite(sub);
+        }
     }
 }
 
@@ -1346,11 +1351,7 @@ fn require_dependencies(schema: &mut Value) {
                     }
                 }
             }
-            for (key, sub) in obj.iter_mut() {
-                if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
-                    require_dependencies(sub);
-                }
-            }
+            subschemas(obj, require_dependencies);
         }
         Value::Array(items) => items.iter_mut().for_each(require_dependencies),
         _ => {}
@@ -1374,11 +1375,7 @@ fn required_first(schema: &mut Value) {
                 entries.sort_by_key(|(name, _)| !required.contains(name));
                 properties.extend(entries);
             }
-            for (key, sub) in obj.iter_mut() {
-                if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
-                    required_first(sub);
-                }
-            }
+            subschemas(obj, required_first);
         }
         Value::Array(items) => items.iter_mut().for_each(required_first),
         _ => {}
