@@ -178,8 +178,8 @@ impl HttpTransport {
     /// One HTTP exchange. The request is handed to reqwest (which sends nothing until polled)
     /// before the future is made, and the timeout maps the result rather than wrapping it in one
     /// more `async` block: the future then holds reqwest's small pending handle instead of the
-    /// request being built and a second copy of itself. It lives in every in-flight call (a
-    /// native API's call future: 1.1–1.2 KB, was 1.6–1.7 KB; chat completions' 1.5 KB, was 2.0).
+    /// request being built and a second copy of itself. It lives in every in-flight call, whose
+    /// boxed future must stay under a kilobyte (see `a_call_future_fits_the_allocators_per_thread_cache`).
     fn exchange(
         &self,
         method: reqwest::Method,
@@ -198,10 +198,10 @@ impl HttpTransport {
         // One timer around the whole exchange: reqwest's own per-request timeout costs a boxed
         // timer and a wrapped body on every call.
         let exchange = async move {
-            let response = sent.await.map_err(|e| transport_error(e, timeout))?;
+            let mut response = sent.await.map_err(|e| transport_error(e, timeout))?;
             let status = response.status();
             let wait = if status.is_success() { None } else { retry_after(response.headers()) };
-            let bytes = read_limited(response, self.max_body, timeout).await?;
+            let bytes = read_limited(&mut response, self.max_body, timeout).await?;
             if !status.is_success() {
                 return Err(self.status_error(status, wait, &bytes));
             }
@@ -222,7 +222,7 @@ impl HttpTransport {
         self.with_retries(url.as_str(), |timeout| {
             let send = self.http.post(url.clone()).timeout(self.retry.budget).body(body.clone()).send();
             async move {
-                let response = match tokio::time::timeout(timeout, send).await {
+                let mut response = match tokio::time::timeout(timeout, send).await {
                     Ok(sent) => sent.map_err(|e| transport_error(e, timeout))?,
                     Err(_) => {
                         return Err(ProviderError::new(
@@ -236,7 +236,7 @@ impl HttpTransport {
                     return Ok(response);
                 }
                 let wait = retry_after(response.headers());
-                let body = read_limited(response, self.max_body, timeout).await?;
+                let body = read_limited(&mut response, self.max_body, timeout).await?;
                 Err(self.status_error(status, wait, &body))
             }
         })
@@ -278,9 +278,10 @@ fn timed_out(timeout: Duration) -> ProviderError {
     ProviderError::new(ProviderErrorKind::Timeout, format!("no complete answer within {timeout:.1?}"))
 }
 
-/// Reads the body, refusing more than `limit` bytes.
+/// Reads the body, refusing more than `limit` bytes. The response is borrowed: moved in, it
+/// would be held twice in the caller's future.
 pub(crate) async fn read_limited(
-    mut response: reqwest::Response,
+    response: &mut reqwest::Response,
     limit: usize,
     timeout: Duration,
 ) -> Result<Vec<u8>, ProviderError> {

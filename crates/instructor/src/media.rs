@@ -578,13 +578,13 @@ impl Fetcher {
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, ProviderError> {
         let failed = |why: String| ProviderError::new(ProviderErrorKind::Media, format!("cannot fetch {url}: {why}"));
-        let response =
+        let mut response =
             self.http.get(url).timeout(self.timeout).send().await.map_err(|e| failed(e.to_string()).with_source(e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(failed(format!("HTTP {}", status.as_u16())).with_status(status.as_u16(), None));
         }
-        crate::http::read_limited(response, self.max_bytes, self.timeout).await.map_err(|e| {
+        crate::http::read_limited(&mut response, self.max_bytes, self.timeout).await.map_err(|e| {
             if e.kind() == ProviderErrorKind::BodyTooLarge {
                 failed(format!("larger than the {}-byte cap for fetched media", self.max_bytes))
             } else {
@@ -750,26 +750,29 @@ impl Rules {
         Ok(())
     }
 
-    /// The request with every media URL this API does not fetch itself fetched and inlined;
-    /// borrowed as it is when there is none.
-    pub(crate) async fn inline_urls<'a>(
-        &self,
+    /// The request with every media URL this API does not fetch itself fetched and inlined, or
+    /// `None` when there is nothing to fetch. Fetching is rare, so its state is boxed only then:
+    /// every other call's future stays small (it is itself boxed once per call).
+    pub(crate) fn inline_urls<'a>(
+        &'static self,
         request: &'a crate::wire::CompletionRequest,
-        fetcher: &Fetcher,
-    ) -> Result<std::borrow::Cow<'a, crate::wire::CompletionRequest>, ProviderError> {
+        fetcher: &'a Fetcher,
+    ) -> Option<futures_util::future::BoxFuture<'a, Result<crate::wire::CompletionRequest, ProviderError>>> {
         let needs = |m: &Media| m.url().is_some() && !self.fetches.contains(&m.kind());
         if !request.messages.iter().flat_map(|m| m.media.iter()).any(needs) {
-            return Ok(std::borrow::Cow::Borrowed(request));
+            return None;
         }
-        let mut owned = request.clone();
-        for message in &mut owned.messages {
-            for media in &mut message.media {
-                if needs(media) {
-                    *media = media.fetched(fetcher).await?;
+        Some(Box::pin(async move {
+            let mut owned = request.clone();
+            for message in &mut owned.messages {
+                for media in &mut message.media {
+                    if needs(media) {
+                        *media = media.fetched(fetcher).await?;
+                    }
                 }
             }
-        }
-        Ok(std::borrow::Cow::Owned(owned))
+            Ok(owned)
+        }))
     }
 }
 

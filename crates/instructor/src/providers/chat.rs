@@ -52,8 +52,21 @@ impl Provider for OpenAiCompatible {
 
     fn complete<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<ChatCompletion, ProviderError>> {
         Box::pin(async move {
-            let request = media::CHAT.inline_urls(request, &self.media.fetcher).await?;
-            let body = self.transport.post(&self.endpoint, Outgoing::new(&*request).encode(&request)?).await?;
+            // Encoded in a block of its own: what it holds (a temporary in the `post` call's
+            // arguments would too) would otherwise live across the await, in every in-flight
+            // call's future.
+            let body = {
+                let fetched;
+                let request = match media::CHAT.inline_urls(request, &self.media.fetcher) {
+                    Some(fetching) => {
+                        fetched = fetching.await?;
+                        &fetched
+                    }
+                    None => request,
+                };
+                Outgoing::new(request).encode(request)?
+            };
+            let body = self.transport.post(&self.endpoint, body).await?;
             serde_json::from_slice::<ChatCompletion>(&body)
                 .map_err(|e| decode_error("the reply is not a chat completion", e, &body))
         })
@@ -61,11 +74,14 @@ impl Provider for OpenAiCompatible {
 
     fn stream<'a>(&'a self, request: &'a CompletionRequest) -> BoxFuture<'a, Result<DeltaStream<'a>, ProviderError>> {
         Box::pin(async move {
-            let mut request = media::CHAT.inline_urls(request, &self.media.fetcher).await?.into_owned();
+            let mut request = match media::CHAT.inline_urls(request, &self.media.fetcher) {
+                Some(fetching) => fetching.await?,
+                None => request.clone(),
+            };
             request.stream = true;
             request.extra.insert("stream_options".to_owned(), serde_json::json!({ "include_usage": true }));
-            let response =
-                self.transport.open_stream(&self.endpoint, Outgoing::new(&request).encode(&request)?).await?;
+            let body = Outgoing::new(&request).encode(&request)?;
+            let response = self.transport.open_stream(&self.endpoint, body).await?;
             let stream: DeltaStream<'a> = Box::pin(sse_stream(response, self.transport.max_body(), ChatChunks::new()));
             Ok(stream)
         })
