@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     Api, ChatTool, FragmentCache, Outgoing, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, arguments_object,
-    chat_response_format, chat_tool_choice, chat_tools, rendered, system_text, text_of, unsupported_mode,
+    chat_response_format, chat_tool_choice, chat_tools, rendered, slot, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
@@ -29,6 +29,11 @@ use crate::wire::{
 /// The reply allowance sent when a request sets none: Anthropic requires `max_tokens`.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// This API's translations of the fragments a mode renders, kept with each (see [`FragmentCache`]).
+const TOOLS: FragmentCache<Option<RawJson>> = FragmentCache::new(slot::ANTHROPIC_TOOLS);
+const CHOICES: FragmentCache<Option<RawJson>> = FragmentCache::new(slot::ANTHROPIC_CHOICE);
+const FORMATS: FragmentCache<Option<OutputFormat>> = FragmentCache::new(slot::ANTHROPIC_FORMAT);
+
 /// Anthropic's Messages API (`POST {base}/v1/messages`), with the key in `x-api-key` and the
 /// API version in `anthropic-version`. Built by [`ClientBuilder`](crate::ClientBuilder) with
 /// [`Preset::Anthropic`](crate::Preset::Anthropic) or [`Api::Anthropic`].
@@ -44,9 +49,6 @@ pub struct Anthropic {
     /// header instead of `output_config.format`.
     legacy: bool,
     media: MediaPolicy,
-    tools: FragmentCache<Option<RawJson>>,
-    choices: FragmentCache<Option<RawJson>>,
-    formats: FragmentCache<Option<OutputFormat>>,
 }
 
 impl fmt::Debug for Anthropic {
@@ -67,15 +69,7 @@ pub(crate) fn uses_beta_structured_outputs(version: &str) -> bool {
 impl Anthropic {
     pub(crate) fn new(transport: HttpTransport, version: &str, media: MediaPolicy) -> Result<Self, Error> {
         let endpoint = transport.endpoint("/v1/messages")?;
-        Ok(Anthropic {
-            transport,
-            endpoint,
-            legacy: uses_beta_structured_outputs(version),
-            media,
-            tools: FragmentCache::default(),
-            choices: FragmentCache::default(),
-            formats: FragmentCache::default(),
-        })
+        Ok(Anthropic { transport, endpoint, legacy: uses_beta_structured_outputs(version), media })
     }
 
     /// The URL requests go to.
@@ -90,7 +84,10 @@ impl Anthropic {
 
     /// The Messages request for `request`, its tools and tool choice kept apart as JSON text
     /// (see [`Outgoing`]).
-    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<Outgoing<MessagesRequest>, ProviderError> {
+    pub(crate) fn translate<'r>(
+        &self,
+        request: &'r CompletionRequest,
+    ) -> Result<Outgoing<'r, MessagesRequest>, ProviderError> {
         let mut out = MessagesRequest {
             model: request.model.clone(),
             max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -114,7 +111,7 @@ impl Anthropic {
             out.top_k = u32::try_from(top_k).ok();
         }
         if let Some(format) = &request.response_format {
-            if let Some(format) = self.formats.get(format, translate_format)? {
+            if let Some(format) = FORMATS.get(format, translate_format)?.clone() {
                 if self.legacy {
                     out.output_format = Some(format);
                 } else {
@@ -125,10 +122,10 @@ impl Anthropic {
         // Members the body might also carry through `extra` are left to it.
         let mut out = Outgoing::new(out);
         if let Some(tools) = request.tools.as_ref().filter(|_| !out.body.extra.contains_key("tools")) {
-            out.member("tools", self.tools.get(tools, |t| rendered(translate_tools(t)?))?);
+            out.member("tools", TOOLS.get(tools, |t| rendered(translate_tools(t)?))?.as_ref());
         }
         if let Some(choice) = request.tool_choice.as_ref().filter(|_| !out.body.extra.contains_key("tool_choice")) {
-            out.member("tool_choice", self.choices.get(choice, |c| rendered(translate_tool_choice(c)?))?);
+            out.member("tool_choice", CHOICES.get(choice, |c| rendered(translate_tool_choice(c)?))?.as_ref());
         }
         Ok(out)
     }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Api, ChatTool, FragmentCache, Outgoing, ResponseFormat, ToolChoice, arguments_object, called_function,
-    chat_response_format, chat_tool_choice, chat_tools, rendered, system_text, text_of, unsupported_mode,
+    chat_response_format, chat_tool_choice, chat_tools, rendered, slot, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
@@ -28,6 +28,13 @@ use crate::wire::{
     AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, Message, RawJson, Role, ToolCall, Usage,
 };
 
+/// This API's translations of the fragments a mode renders, kept with each (see [`FragmentCache`]).
+const TOOLS: FragmentCache<Option<RawJson>> = FragmentCache::new(slot::GEMINI_TOOLS);
+const SUBSET_TOOLS: FragmentCache<Option<RawJson>> = FragmentCache::new(slot::GEMINI_SUBSET_TOOLS);
+const CHOICES: FragmentCache<Option<RawJson>> = FragmentCache::new(slot::GEMINI_CHOICE);
+const FORMATS: FragmentCache<GenerationConfig> = FragmentCache::new(slot::GEMINI_FORMAT);
+const SUBSET_FORMATS: FragmentCache<GenerationConfig> = FragmentCache::new(slot::GEMINI_SUBSET_FORMAT);
+
 /// Google's Gemini API (`{base}/v1beta/models/{model}:generateContent`), with the key in
 /// `x-goog-api-key`. Built by [`ClientBuilder`](crate::ClientBuilder) with
 /// [`Preset::Gemini`](crate::Preset::Gemini) or [`Api::Gemini`].
@@ -38,11 +45,6 @@ use crate::wire::{
 pub struct Gemini {
     transport: HttpTransport,
     media: MediaPolicy,
-    tools: FragmentCache<Option<RawJson>>,
-    subset_tools: FragmentCache<Option<RawJson>>,
-    choices: FragmentCache<Option<RawJson>>,
-    formats: FragmentCache<GenerationConfig>,
-    subset_formats: FragmentCache<GenerationConfig>,
     /// Parsed URLs by model and method: most programs use a model or two.
     endpoints: Mutex<Vec<(String, &'static str, reqwest::Url)>>,
 }
@@ -65,16 +67,7 @@ fn needs_openapi_subset(model: &str) -> bool {
 
 impl Gemini {
     pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Self {
-        Gemini {
-            transport,
-            media,
-            tools: FragmentCache::default(),
-            subset_tools: FragmentCache::default(),
-            choices: FragmentCache::default(),
-            formats: FragmentCache::default(),
-            subset_formats: FragmentCache::default(),
-            endpoints: Mutex::new(Vec::new()),
-        }
+        Gemini { transport, media, endpoints: Mutex::new(Vec::new()) }
     }
 
     /// The URL of `method` (`generateContent`, `streamGenerateContent?alt=sse`) for `model`.
@@ -105,15 +98,15 @@ impl Gemini {
 
     /// The `generateContent` body for `request`, its tools and tool config kept apart as JSON
     /// text (see [`Outgoing`]).
-    pub(crate) fn translate(
+    pub(crate) fn translate<'r>(
         &self,
-        request: &CompletionRequest,
-    ) -> Result<Outgoing<GenerateContentRequest>, ProviderError> {
+        request: &'r CompletionRequest,
+    ) -> Result<Outgoing<'r, GenerateContentRequest>, ProviderError> {
         let subset = needs_openapi_subset(&request.model);
         let mut extra = request.extra.clone();
         let mut config = match &request.response_format {
-            Some(format) if subset => self.subset_formats.get(format, |f| translate_format(f, true))?,
-            Some(format) => self.formats.get(format, |f| translate_format(f, false))?,
+            Some(format) if subset => SUBSET_FORMATS.get(format, |f| translate_format(f, true))?.clone(),
+            Some(format) => FORMATS.get(format, |f| translate_format(f, false))?.clone(),
             None => GenerationConfig::default(),
         };
         config.temperature = request.temperature;
@@ -144,13 +137,13 @@ impl Gemini {
         // Members the body might also carry through `extra` are left to it.
         let tools = match &request.tools {
             _ if out.body.extra.contains_key("tools") => None,
-            Some(tools) if subset => self.subset_tools.get(tools, |t| rendered(translate_tools(t, true)?))?,
-            Some(tools) => self.tools.get(tools, |t| rendered(translate_tools(t, false)?))?,
+            Some(tools) if subset => SUBSET_TOOLS.get(tools, |t| rendered(translate_tools(t, true)?))?.as_ref(),
+            Some(tools) => TOOLS.get(tools, |t| rendered(translate_tools(t, false)?))?.as_ref(),
             None => None,
         };
         let tool_config = match &request.tool_choice {
             _ if out.body.extra.contains_key("toolConfig") => None,
-            Some(choice) if tools.is_some() => self.choices.get(choice, |c| rendered(translate_tool_choice(c)?))?,
+            Some(choice) if tools.is_some() => CHOICES.get(choice, |c| rendered(translate_tool_choice(c)?))?.as_ref(),
             _ => None,
         };
         out.member("tools", tools);

@@ -8,10 +8,9 @@ pub(crate) mod chat;
 pub(crate) mod gemini;
 pub(crate) mod responses;
 
-use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -98,51 +97,55 @@ pub(crate) fn unsupported_mode(api: Api, mode: Mode) -> Result<(), Error> {
 }
 
 /// Translations of a request fragment a mode renders once per schema (tools, tool choice,
-/// response format) into one API's shape, kept so that each is translated once, not per call.
+/// response format) into one API's shape, so that each is translated once, not per call.
 ///
-/// Keyed by the fragment's shared allocation, which the entry holds so that the address cannot
-/// be reused by another fragment while the entry lives.
+/// The translation is kept with the fragment itself, in the slot this cache names: reading it
+/// back is a load and a borrow. A lock or a shared map here was written by every call, and at
+/// 64 concurrent calls on two threads those writes cost more than the translation saved.
 pub(crate) struct FragmentCache<T> {
-    entries: Mutex<HashMap<usize, (RawJson, Arc<T>)>>,
+    slot: usize,
+    translated: PhantomData<fn() -> T>,
 }
 
-impl<T> Default for FragmentCache<T> {
-    fn default() -> Self {
-        FragmentCache { entries: Mutex::new(HashMap::new()) }
+/// The fragment slots, numbered in one place so that no two translations share one.
+pub(crate) mod slot {
+    pub(crate) const RESPONSES_TOOLS: usize = 0;
+    pub(crate) const RESPONSES_CHOICE: usize = 1;
+    pub(crate) const RESPONSES_FORMAT: usize = 2;
+    pub(crate) const ANTHROPIC_TOOLS: usize = 3;
+    pub(crate) const ANTHROPIC_CHOICE: usize = 4;
+    pub(crate) const ANTHROPIC_FORMAT: usize = 5;
+    pub(crate) const GEMINI_TOOLS: usize = 6;
+    pub(crate) const GEMINI_SUBSET_TOOLS: usize = 7;
+    pub(crate) const GEMINI_CHOICE: usize = 8;
+    pub(crate) const GEMINI_FORMAT: usize = 9;
+    pub(crate) const GEMINI_SUBSET_FORMAT: usize = 10;
+    /// The last: every slot must be below `wire::TRANSLATIONS`.
+    pub(crate) const TEST: usize = 15;
+    const _: () = assert!(TEST < crate::wire::TRANSLATIONS);
+}
+
+impl<T: Send + Sync + 'static> FragmentCache<T> {
+    /// The cache of translations kept in `slot` (one of [`slot`]'s).
+    pub(crate) const fn new(slot: usize) -> Self {
+        FragmentCache { slot, translated: PhantomData }
     }
-}
 
-impl<T> fmt::Debug for FragmentCache<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FragmentCache")
-    }
-}
-
-/// Enough for every (type, mode) a program uses; a program generating schemas without end only
-/// pays the translation again.
-const FRAGMENT_CACHE_LIMIT: usize = 512;
-
-impl<T: Clone> FragmentCache<T> {
     /// The translation of `fragment`, computed by `translate` the first time.
-    pub(crate) fn get(
+    pub(crate) fn get<'f>(
         &self,
-        fragment: &RawJson,
+        fragment: &'f RawJson,
         translate: impl FnOnce(&Value) -> Result<T, String>,
-    ) -> Result<T, ProviderError> {
-        let key = fragment.address();
-        // The lock is held only to share the translation: concurrent calls clone it apart.
-        let cached = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key).map(|(_, t)| Arc::clone(t));
-        if let Some(translated) = cached {
-            return Ok(T::clone(&translated));
+    ) -> Result<&'f T, ProviderError> {
+        let cell = fragment.translation(self.slot);
+        if cell.get().is_none() {
+            let translated = translate(&fragment.to_value()).map_err(|e| {
+                ProviderError::new(ProviderErrorKind::Decode, format!("cannot translate the request: {e}"))
+            })?;
+            // Two threads may translate at once; both results are the same.
+            let _ = cell.set(Box::new(translated));
         }
-        let translated = translate(&fragment.to_value())
-            .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("cannot translate the request: {e}")))?;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= FRAGMENT_CACHE_LIMIT {
-            entries.clear();
-        }
-        entries.insert(key, (fragment.clone(), Arc::new(translated.clone())));
-        Ok(translated)
+        Ok(cell.get().and_then(|t| t.downcast_ref::<T>()).expect("each slot holds one type"))
     }
 }
 
@@ -159,18 +162,18 @@ const MEMBERS: usize = 2;
 /// A request body on its way out, with the members a mode renders once per schema (tools, tool
 /// choice) kept as JSON text beside it: the body leaves them out and [`Outgoing::encode`] adds
 /// them to its JSON, so a call neither copies nor re-encodes them.
-pub(crate) struct Outgoing<B> {
+pub(crate) struct Outgoing<'r, B> {
     pub(crate) body: B,
-    members: [Option<(&'static str, RawJson)>; MEMBERS],
+    members: [Option<(&'static str, &'r RawJson)>; MEMBERS],
 }
 
-impl<B: serde::Serialize> Outgoing<B> {
+impl<'r, B: serde::Serialize> Outgoing<'r, B> {
     pub(crate) fn new(body: B) -> Self {
         Outgoing { body, members: [None, None] }
     }
 
     /// Adds `"name": raw` to the body (`name` is a plain key the body leaves out).
-    pub(crate) fn member(&mut self, name: &'static str, raw: Option<RawJson>) {
+    pub(crate) fn member(&mut self, name: &'static str, raw: Option<&'r RawJson>) {
         let Some(raw) = raw else { return };
         let slot = self.members.iter_mut().find(|m| m.is_none());
         debug_assert!(slot.is_some(), "room for {} members; `{name}` is one more", MEMBERS);
@@ -341,22 +344,24 @@ mod tests {
 
     #[test]
     fn fragments_are_translated_once_per_allocation() {
-        let cache = FragmentCache::<Value>::default();
+        let cache = FragmentCache::<Value>::new(slot::TEST);
         let fragment = RawJson::new(&json!({"a": 1})).expect("raw");
+        // A failed translation is not kept.
+        assert!(cache.get(&fragment, |_| Err("not yet".to_owned())).is_err());
         let mut calls = 0;
-        for _ in 0..3 {
+        for shared in [fragment.clone(), fragment.clone(), fragment] {
             let out = cache
-                .get(&fragment, |v| {
+                .get(&shared, |v| {
                     calls += 1;
                     Ok(json!({"b": v["a"]}))
                 })
                 .expect("translated");
-            assert_eq!(out, json!({"b": 1}));
+            assert_eq!(*out, json!({"b": 1}));
         }
         assert_eq!(calls, 1);
         // An equal fragment in another allocation is translated again (it may be another schema's).
-        let other = RawJson::new(&json!({"a": 2})).expect("raw");
-        assert_eq!(cache.get(&other, |v| Ok(v.clone())).expect("translated"), json!({"a": 2}));
+        let other = RawJson::new(&json!({"a": 1})).expect("raw");
+        assert_eq!(*cache.get(&other, |_| Ok(json!("again"))).expect("translated"), json!("again"));
     }
 
     #[test]
@@ -365,8 +370,8 @@ mod tests {
         let tools = rendered(json!([{"name": "UserDetails", "input_schema": {"type": "object"}}])).expect("render");
         let choice = rendered(json!({"type": "tool", "name": "UserDetails"})).expect("render");
         let mut out = Outgoing::new(json!({"model": "m", "messages": []}));
-        out.member("tools", tools);
-        out.member("tool_choice", choice);
+        out.member("tools", tools.as_ref());
+        out.member("tool_choice", choice.as_ref());
         let sent: Value = serde_json::from_slice(&out.encode(&like).expect("encode")).expect("valid JSON");
         assert_eq!(
             sent,
@@ -377,7 +382,8 @@ mod tests {
         // An empty body takes its first member without a comma; an empty list is no member.
         assert_eq!(rendered(Vec::<Value>::new()).expect("render"), None);
         let mut bare = Outgoing::new(json!({}));
-        bare.member("tools", rendered(json!([1])).expect("render"));
+        let one = rendered(json!([1])).expect("render");
+        bare.member("tools", one.as_ref());
         assert_eq!(&bare.encode(&like).expect("encode")[..], br#"{"tools":[1]}"#);
         // Read back for a caller that needs the typed body; what is taken is no longer added.
         assert_eq!(out.take_member::<Vec<Value>>("tools").expect("typed").map(|t| t.len()), Some(1));

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{
     ChatTool, FragmentCache, Outgoing, PENALTIES, ResponseFormat, ToolChoice as ChatToolChoice, chat_response_format,
-    chat_tool_choice, chat_tools, rendered, system_text, text_of,
+    chat_tool_choice, chat_tools, rendered, slot, system_text, text_of,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
 use crate::http::{HttpTransport, decode_error};
@@ -24,6 +24,11 @@ use crate::wire::{
     AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, RawJson, Role, ToolCall, Usage,
 };
 
+/// This API's translations of the fragments a mode renders, kept with each (see [`FragmentCache`]).
+const TOOLS: FragmentCache<Option<RawJson>> = FragmentCache::new(slot::RESPONSES_TOOLS);
+const CHOICES: FragmentCache<Option<RawJson>> = FragmentCache::new(slot::RESPONSES_CHOICE);
+const FORMATS: FragmentCache<TextFormat> = FragmentCache::new(slot::RESPONSES_FORMAT);
+
 /// OpenAI's Responses API (`POST {base}/responses`). Requests are stateless (`store: false`);
 /// a re-ask sends the rejected call back as `function_call` and `function_call_output` items
 /// rather than pointing at a stored response. Built by [`ClientBuilder`](crate::ClientBuilder)
@@ -32,9 +37,6 @@ pub struct OpenAiResponses {
     transport: HttpTransport,
     endpoint: reqwest::Url,
     media: MediaPolicy,
-    tools: FragmentCache<Option<RawJson>>,
-    choices: FragmentCache<Option<RawJson>>,
-    formats: FragmentCache<TextFormat>,
 }
 
 impl fmt::Debug for OpenAiResponses {
@@ -46,14 +48,7 @@ impl fmt::Debug for OpenAiResponses {
 impl OpenAiResponses {
     pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Result<Self, Error> {
         let endpoint = transport.endpoint("/responses")?;
-        Ok(OpenAiResponses {
-            transport,
-            endpoint,
-            media,
-            tools: FragmentCache::default(),
-            choices: FragmentCache::default(),
-            formats: FragmentCache::default(),
-        })
+        Ok(OpenAiResponses { transport, endpoint, media })
     }
 
     /// The URL requests go to.
@@ -63,7 +58,10 @@ impl OpenAiResponses {
 
     /// The Responses request for `request`, its tools and tool choice kept apart as JSON text
     /// (see [`Outgoing`]).
-    pub(crate) fn translate(&self, request: &CompletionRequest) -> Result<Outgoing<CreateResponse>, ProviderError> {
+    pub(crate) fn translate<'r>(
+        &self,
+        request: &'r CompletionRequest,
+    ) -> Result<Outgoing<'r, CreateResponse>, ProviderError> {
         let mut out = CreateResponse {
             model: request.model.clone(),
             input: Input::Items(input(request)),
@@ -76,15 +74,15 @@ impl OpenAiResponses {
             ..CreateResponse::default()
         };
         if let Some(format) = &request.response_format {
-            out.text = Some(TextConfig { format: Some(self.formats.get(format, translate_format)?) });
+            out.text = Some(TextConfig { format: Some(FORMATS.get(format, translate_format)?.clone()) });
         }
         // Members the body might also carry through `extra` are left to it.
         let mut out = Outgoing::new(out);
         if let Some(tools) = request.tools.as_ref().filter(|_| !out.body.extra.contains_key("tools")) {
-            out.member("tools", self.tools.get(tools, |t| rendered(translate_tools(t)?))?);
+            out.member("tools", TOOLS.get(tools, |t| rendered(translate_tools(t)?))?.as_ref());
         }
         if let Some(choice) = request.tool_choice.as_ref().filter(|_| !out.body.extra.contains_key("tool_choice")) {
-            out.member("tool_choice", self.choices.get(choice, |c| rendered(translate_tool_choice(c)?))?);
+            out.member("tool_choice", CHOICES.get(choice, |c| rendered(translate_tool_choice(c)?))?.as_ref());
         }
         Ok(out)
     }

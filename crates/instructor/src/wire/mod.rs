@@ -8,9 +8,10 @@
 //! arguments as an object instead of a string, or invent finish reasons. None of that may break
 //! parsing, so every field has a default and unknown fields are ignored.
 
+use std::any::Any;
 use std::fmt;
 use std::ops::{Add, AddAssign};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -298,7 +299,22 @@ pub struct FunctionCall {
 /// A JSON fragment serialised once and shared by every request that carries it
 /// (a tool list, a `response_format`): a schema is rendered once per type, never per call.
 #[derive(Clone)]
-pub struct RawJson(Arc<RawValue>);
+pub struct RawJson(Arc<Fragment>);
+
+/// The shared part of a [`RawJson`]: its text, and what providers made of it.
+struct Fragment {
+    raw: Box<RawValue>,
+    /// Translations of the fragment into other APIs' shapes, made once on first use (see
+    /// `providers::FragmentCache`). Kept with the fragment so that reading one is a plain load:
+    /// a lock or a shared map would be written by every call on every thread.
+    translations: OnceLock<Box<[OnceLock<Translation>; TRANSLATIONS]>>,
+}
+
+/// One translation of a fragment; its type is known to the provider that made it.
+pub(crate) type Translation = Box<dyn Any + Send + Sync>;
+
+/// How many translations a fragment can hold (providers number theirs below this).
+pub(crate) const TRANSLATIONS: usize = 16;
 
 impl PartialEq for RawJson {
     fn eq(&self, other: &Self) -> bool {
@@ -309,40 +325,39 @@ impl PartialEq for RawJson {
 impl RawJson {
     /// Serialises `value` once.
     pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        let raw = serde_json::value::to_raw_value(value)?;
-        Ok(RawJson(Arc::from(raw)))
+        Ok(RawJson::from_raw(serde_json::value::to_raw_value(value)?))
     }
 
     /// The JSON text.
     pub fn get(&self) -> &str {
-        self.0.get()
+        self.0.raw.get()
     }
 
     /// Parses the fragment into a [`Value`] (for providers that inspect it, such as an embedded engine).
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+        serde_json::from_str(self.get()).unwrap_or(Value::Null)
     }
 
     /// Wraps JSON text that is known to be valid (a fragment read from a reply).
     pub fn from_raw(raw: Box<RawValue>) -> Self {
-        RawJson(Arc::from(raw))
+        RawJson(Arc::new(Fragment { raw, translations: OnceLock::new() }))
     }
 
-    /// Identifies the shared allocation: fragments rendered once per schema keep it across calls.
-    pub(crate) fn address(&self) -> usize {
-        Arc::as_ptr(&self.0) as *const u8 as usize
+    /// The place for translation number `slot` (below [`TRANSLATIONS`]) of this fragment.
+    pub(crate) fn translation(&self, slot: usize) -> &OnceLock<Translation> {
+        &self.0.translations.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())))[slot]
     }
 }
 
 impl fmt::Debug for RawJson {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.get())
+        f.write_str(self.get())
     }
 }
 
 impl Serialize for RawJson {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        self.0.raw.serialize(serializer)
     }
 }
 
