@@ -17,7 +17,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -544,7 +544,9 @@ macro_rules! parts {
 /// provider's, which carries the API key), a timeout, and a size cap.
 #[derive(Debug, Clone)]
 pub(crate) struct Fetcher {
-    http: reqwest::Client,
+    /// Built on the first fetch: most programs never fetch, and building an HTTP client reads
+    /// the system's root certificates (about half of what building a `Client` costs).
+    http: Arc<OnceLock<reqwest::Client>>,
     timeout: Duration,
     max_bytes: usize,
     /// What the last few URLs held, so that re-asks and retries do not fetch them again.
@@ -556,11 +558,7 @@ const RECENT_FETCHES: usize = 8;
 
 impl Fetcher {
     pub(crate) fn new(timeout: Duration, max_bytes: usize) -> Fetcher {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("instructor-rs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Fetcher { http, timeout, max_bytes, recent: Arc::default() }
+        Fetcher { http: Arc::default(), timeout, max_bytes, recent: Arc::default() }
     }
 
     fn remembered(&self, url: &str) -> Option<Media> {
@@ -578,8 +576,14 @@ impl Fetcher {
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, ProviderError> {
         let failed = |why: String| ProviderError::new(ProviderErrorKind::Media, format!("cannot fetch {url}: {why}"));
+        let http = self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("instructor-rs/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        });
         let mut response =
-            self.http.get(url).timeout(self.timeout).send().await.map_err(|e| failed(e.to_string()).with_source(e))?;
+            http.get(url).timeout(self.timeout).send().await.map_err(|e| failed(e.to_string()).with_source(e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(failed(format!("HTTP {}", status.as_u16())).with_status(status.as_u16(), None));
