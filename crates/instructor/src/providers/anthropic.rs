@@ -13,7 +13,7 @@ use super::{
     chat_response_format, chat_tool_choice, chat_tools, rendered, slot, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
-use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
+use crate::http::{ErrorBody, HttpTransport, read_body, snippet};
 use crate::media::{self, Media, MediaKind, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
@@ -140,8 +140,7 @@ impl Anthropic {
     }
 
     pub(crate) fn read_reply(body: &[u8]) -> Result<ChatCompletion, ProviderError> {
-        let reply: MessagesResponse =
-            serde_json::from_slice(body).map_err(|e| decode_error("the reply is not an Anthropic message", e, body))?;
+        let reply: MessagesResponse = read_body(body, "the reply is not an Anthropic message")?;
         Ok(completion(reply))
     }
 }

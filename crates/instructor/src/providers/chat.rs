@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::Outgoing;
 use crate::error::{Error, ProviderError};
-use crate::http::{HttpTransport, decode_error};
+use crate::http::{HttpTransport, read_body};
 use crate::media::{self, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
@@ -67,8 +67,7 @@ impl Provider for OpenAiCompatible {
                 Outgoing::new(request).encode(request)?
             };
             let body = self.transport.post(&self.endpoint, body).await?;
-            serde_json::from_slice::<ChatCompletion>(&body)
-                .map_err(|e| decode_error("the reply is not a chat completion", e, &body))
+            read_body::<ChatCompletion>(&body, "the reply is not a chat completion")
         })
     }
 

@@ -3,6 +3,7 @@
 //! replies through `responseMimeType` and `responseJsonSchema`), and replies and stream chunks
 //! become the library's completion and deltas.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -15,14 +16,14 @@ use super::{
     chat_response_format, chat_tool_choice, chat_tools, rendered, slot, system_text, text_of, unsupported_mode,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
-use crate::http::{ErrorBody, HttpTransport, decode_error, snippet};
+use crate::http::{ErrorBody, HttpTransport, read_body, snippet};
 use crate::media::{self, Media, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::gemini::{
-    self as wire, Blob, Content, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration, FunctionResponse,
-    GenerateContentRequest, GenerateContentResponse, GenerationConfig, Part, Tool, ToolConfig,
+    self as wire, Blob, Content, ContentReply, FileData, FunctionCall, FunctionCallingConfig, FunctionDeclaration,
+    FunctionResponse, GenerateContentRequest, GenerationConfig, Part, PartReply, Tool, ToolConfig,
 };
 use crate::wire::{
     AssistantMessage, ChatCompletion, Choice, CompletionRequest, FinishReason, Message, RawJson, Role, ToolCall, Usage,
@@ -152,8 +153,7 @@ impl Gemini {
     }
 
     pub(crate) fn read_reply(body: &[u8]) -> Result<ChatCompletion, ProviderError> {
-        let reply: GenerateContentResponse =
-            serde_json::from_slice(body).map_err(|e| decode_error("the reply is not a Gemini response", e, body))?;
+        let reply: ContentReply<'_> = read_body(body, "the reply is not a Gemini response")?;
         Ok(completion(reply))
     }
 }
@@ -415,7 +415,7 @@ fn finish_reason(reason: &str, called: bool) -> FinishReason {
 /// and the calls also as `deltas` when streaming. `calls` counts calls seen so far in a stream,
 /// for their positions and made-up ids.
 fn read_parts(
-    parts: Vec<Part>,
+    parts: Vec<PartReply<'_>>,
     calls: &mut u32,
     message: &mut AssistantMessage,
     mut deltas: Option<&mut Vec<ToolCallDelta>>,
@@ -428,25 +428,40 @@ fn read_parts(
             message.content.get_or_insert_with(String::new).push_str(&text);
         }
         if let Some(call) = part.function_call {
-            let id = call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("{MADE_UP_ID}{calls}"));
-            let arguments = call.args.map(|a| String::from(Box::<str>::from(a))).unwrap_or_else(|| "{}".to_owned());
+            let id = match call.id.filter(|id| !id.is_empty()) {
+                Some(id) => id.into_owned(),
+                None => made_up_id(*calls),
+            };
+            let arguments = call.args.map_or_else(|| "{}".to_owned(), |a| a.get().to_owned());
+            let name = call.name.into_owned();
             if let Some(deltas) = deltas.as_deref_mut() {
                 deltas.push(ToolCallDelta {
                     index: *calls,
                     id: Some(id.clone()),
-                    name: Some(call.name.clone()),
+                    name: Some(name.clone()),
                     arguments: Some(arguments.clone()),
                 });
             }
-            message
-                .tool_calls
-                .push(ToolCall { signature: part.thought_signature, ..ToolCall::function(id, call.name, arguments) });
+            message.tool_calls.push(ToolCall {
+                signature: part.thought_signature.map(Cow::into_owned),
+                ..ToolCall::function(id, name, arguments)
+            });
             *calls += 1;
         }
     }
 }
 
-fn completion(reply: GenerateContentResponse) -> ChatCompletion {
+/// The id of the `n`th call of a reply whose calls carry none (Gemini before 3), which
+/// [`sent_id`] knows not to send back.
+fn made_up_id(n: u32) -> String {
+    let digits = n.to_string();
+    let mut id = String::with_capacity(MADE_UP_ID.len() + digits.len());
+    id.push_str(MADE_UP_ID);
+    id.push_str(&digits);
+    id
+}
+
+fn completion(reply: ContentReply<'_>) -> ChatCompletion {
     let mut message = AssistantMessage::default();
     let mut finish = None;
     let mut calls = 0;
@@ -462,8 +477,8 @@ fn completion(reply: GenerateContentResponse) -> ChatCompletion {
         message.refusal = Some("the reply was blocked by the provider's safety filters".to_owned());
     }
     ChatCompletion {
-        id: reply.response_id.unwrap_or_default(),
-        model: reply.model_version.unwrap_or_default(),
+        id: reply.response_id.map(Cow::into_owned).unwrap_or_default(),
+        model: reply.model_version.map(Cow::into_owned).unwrap_or_default(),
         created: 0,
         choices: vec![Choice { index: 0, message, finish_reason: finish }],
         usage: reply.usage_metadata.map(Usage::from),
@@ -524,7 +539,7 @@ pub(crate) struct Chunks {
 
 impl EventDecoder for Chunks {
     fn decode(&mut self, _event: Option<&str>, data: &str) -> Result<Step, ProviderError> {
-        let chunk: GenerateContentResponse = serde_json::from_str(data).map_err(|e| undecodable(data, e))?;
+        let chunk: ContentReply<'_> = serde_json::from_str(data).map_err(|e| undecodable(data, e))?;
         if let Some(error) = chunk.error {
             let reported = ProviderError::new(
                 ProviderErrorKind::Stream,
@@ -534,8 +549,8 @@ impl EventDecoder for Chunks {
         }
         let mut delta = CompletionDelta { usage: chunk.usage_metadata.map(Usage::from), ..CompletionDelta::default() };
         if !self.named {
-            delta.id = chunk.response_id;
-            delta.model = chunk.model_version;
+            delta.id = chunk.response_id.map(Cow::into_owned);
+            delta.model = chunk.model_version.map(Cow::into_owned);
             self.named = true;
         }
         if let Some(candidate) = chunk.candidates.into_iter().next() {

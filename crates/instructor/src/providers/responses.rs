@@ -11,7 +11,7 @@ use super::{
     chat_tool_choice, chat_tools, rendered, slot, system_text, text_of,
 };
 use crate::error::{Error, ProviderError, ProviderErrorKind};
-use crate::http::{HttpTransport, decode_error};
+use crate::http::{HttpTransport, read_body};
 use crate::media::{self, Media, MediaKind, MediaPolicy};
 use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
@@ -277,8 +277,7 @@ impl Provider for OpenAiResponses {
         Box::pin(async move {
             let body = self.translate(request)?.encode(request)?;
             let reply = self.transport.post(&self.endpoint, body).await?;
-            let response: ResponseReply<'_> =
-                serde_json::from_slice(&reply).map_err(|e| decode_error("the reply is not a response", e, &reply))?;
+            let response: ResponseReply<'_> = read_body(&reply, "the reply is not a response")?;
             completion(response)
         })
     }

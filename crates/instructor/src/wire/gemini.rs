@@ -4,11 +4,14 @@
 //! Written exactly (absent optional fields are left out), read tolerantly (unknown fields are
 //! ignored). A part is read flat: whichever of its payload fields is set says what it is.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::RawJson;
+use super::cow::opt_cow;
 use crate::media::SharedStr;
 
 /// A `generateContent` body.
@@ -232,6 +235,68 @@ pub struct GenerateContentResponse {
     /// A stream's error after it began (`{"error": {...}}` as an event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
+}
+
+/// What a client reads of a [`GenerateContentResponse`] (whole, or one streamed chunk): strings
+/// borrow from the reply where they can, and the parts' media and function responses, which a
+/// reply does not carry, are skipped. A call reads one of these.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ContentReply<'a> {
+    #[serde(borrow, default)]
+    pub candidates: Vec<CandidateReply<'a>>,
+    #[serde(default)]
+    pub prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub model_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub response_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub error: Option<ErrorDetail>,
+}
+
+/// What a client reads of a [`Candidate`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CandidateReply<'a> {
+    #[serde(borrow, default)]
+    pub content: Option<ContentPartsReply<'a>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub finish_reason: Option<Cow<'a, str>>,
+}
+
+/// What a client reads of a reply's [`Content`]: its parts.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ContentPartsReply<'a> {
+    #[serde(borrow, default)]
+    pub parts: Vec<PartReply<'a>>,
+}
+
+/// What a client reads of a reply's [`Part`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PartReply<'a> {
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub function_call: Option<FunctionCallReply<'a>>,
+    #[serde(default)]
+    pub thought: Option<bool>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub thought_signature: Option<Cow<'a, str>>,
+}
+
+/// What a client reads of a [`FunctionCall`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct FunctionCallReply<'a> {
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub args: Option<&'a RawValue>,
 }
 
 /// One reply.
