@@ -225,7 +225,7 @@ async fn anthropic_batch(
             continue;
         };
         let result = match (entry.result.kind.as_str(), entry.result.message, entry.result.error) {
-            ("succeeded", Some(message), _) => Ok(crate::providers::anthropic::completion(message)),
+            ("succeeded", Some(message), _) => Ok(crate::providers::anthropic::completion((&message).into())),
             (_, _, Some(error)) => Err(ProviderError::new(ProviderErrorKind::Status, error.error.message)
                 .with_error_type(error.error.kind)
                 .into()),

@@ -19,7 +19,7 @@ use crate::modes::Mode;
 use crate::provider::{BoxFuture, Provider};
 use crate::stream::{CompletionDelta, DeltaStream, EventDecoder, Step, ToolCallDelta, sse_stream, undecodable};
 use crate::wire::anthropic::{
-    self as wire, BatchCreate, BatchRequest, Content, ContentBlock, MessageParam, MessagesRequest, MessagesResponse,
+    self as wire, BatchCreate, BatchRequest, Content, ContentBlock, MessageParam, MessageReply, MessagesRequest,
     OutputConfig, OutputFormat, Source, StreamEvent, System, Tool, ToolChoice,
 };
 use crate::wire::{
@@ -140,7 +140,7 @@ impl Anthropic {
     }
 
     pub(crate) fn read_reply(body: &[u8]) -> Result<ChatCompletion, ProviderError> {
-        let reply: MessagesResponse = read_body(body, "the reply is not an Anthropic message")?;
+        let reply: MessageReply<'_> = read_body(body, "the reply is not an Anthropic message")?;
         Ok(completion(reply))
     }
 }
@@ -262,15 +262,15 @@ fn finish_reason(stop_reason: &str) -> FinishReason {
 }
 
 /// A reply as a completion: text blocks joined, tool calls with their input as JSON text.
-pub(crate) fn completion(reply: MessagesResponse) -> ChatCompletion {
+pub(crate) fn completion(reply: MessageReply<'_>) -> ChatCompletion {
     let mut message = AssistantMessage::default();
     for block in reply.content {
-        match block.kind.as_str() {
+        match &*block.kind {
             "text" => message.content.get_or_insert_with(String::new).push_str(block.text.as_deref().unwrap_or("")),
             "tool_use" => message.tool_calls.push(ToolCall::function(
                 block.id.unwrap_or_default(),
                 block.name.unwrap_or_default(),
-                block.input.map(|raw| String::from(Box::<str>::from(raw))).unwrap_or_default(),
+                block.input.map(serde_json::value::RawValue::get).unwrap_or_default(),
             )),
             // Thinking and server-side tools are not the answer.
             _ => {}
@@ -281,8 +281,8 @@ pub(crate) fn completion(reply: MessagesResponse) -> ChatCompletion {
         message.refusal = Some(message.content.take().unwrap_or_else(|| "the model declined to answer".to_owned()));
     }
     ChatCompletion {
-        id: reply.id,
-        model: reply.model,
+        id: reply.id.into_owned(),
+        model: reply.model.into_owned(),
         created: 0,
         choices: vec![Choice { index: 0, message, finish_reason: finish }],
         usage: Some(Usage::from(reply.usage)),

@@ -320,6 +320,62 @@ pub struct MessagesResponse {
     pub usage: Usage,
 }
 
+/// What a client reads of a [`MessagesResponse`]: strings borrow from the reply where they can,
+/// and what a client does not use (the type, the role, thinking blocks' text) is skipped. A call
+/// reads one of these.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MessageReply<'a> {
+    #[serde(borrow, default)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub content: Vec<BlockReply<'a>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+/// What a client reads of a [`ResponseBlock`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlockReply<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub input: Option<&'a RawValue>,
+}
+
+/// A whole reply read as a client reads one (a message batch's results carry whole replies).
+impl<'a> From<&'a MessagesResponse> for MessageReply<'a> {
+    fn from(reply: &'a MessagesResponse) -> Self {
+        let borrowed = |s: &'a Option<String>| s.as_deref().map(Cow::Borrowed);
+        MessageReply {
+            id: Cow::Borrowed(&reply.id),
+            model: Cow::Borrowed(&reply.model),
+            content: reply
+                .content
+                .iter()
+                .map(|block| BlockReply {
+                    kind: Cow::Borrowed(&block.kind),
+                    text: borrowed(&block.text),
+                    id: borrowed(&block.id),
+                    name: borrowed(&block.name),
+                    input: block.input.as_deref(),
+                })
+                .collect(),
+            stop_reason: borrowed(&reply.stop_reason),
+            usage: reply.usage.clone(),
+        }
+    }
+}
+
 fn message_type() -> String {
     "message".to_owned()
 }
