@@ -337,7 +337,9 @@ fn contents(messages: &[Message]) -> Vec<Content> {
         let (role, parts) = match message.role {
             Role::System => continue,
             Role::User => {
-                let mut parts: Vec<Part> = message.media.iter().map(media_part).collect();
+                // Sized up front: a part is large, and a list grown by pushing holds four.
+                let mut parts = Vec::with_capacity(message.media.len() + 1);
+                parts.extend(message.media.iter().map(media_part));
                 if !text_of(message).is_empty() || parts.is_empty() {
                     parts.push(Part::text(text_of(message)));
                 }
