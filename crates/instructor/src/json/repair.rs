@@ -141,11 +141,22 @@ pub(crate) fn align_within(value: &mut Value, schema: &Value, root: &Value) -> V
     repairs.0
 }
 
+/// `schema[key]`. A schema object has a handful of keywords, and the map hashes every key it
+/// looks up (SipHash, for the insertion order `preserve_order` keeps): comparing a few keys is
+/// cheaper. A large object (a long `properties`) is looked up through its index.
+fn lookup<'s>(schema: &'s Value, key: &str) -> Option<&'s Value> {
+    let object = schema.as_object()?;
+    if object.len() > 8 {
+        return object.get(key);
+    }
+    object.iter().find_map(|(k, v)| (k == key).then_some(v))
+}
+
 fn resolve<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
     let mut schema = schema;
     // A bounded walk: a `$ref` cycle cannot loop.
     for _ in 0..16 {
-        let Some(reference) = schema.get("$ref").and_then(Value::as_str) else { break };
+        let Some(reference) = lookup(schema, "$ref").and_then(Value::as_str) else { break };
         let Some(pointer) = reference.strip_prefix('#') else { break };
         match root.pointer(pointer) {
             Some(target) => schema = target,
@@ -157,7 +168,7 @@ fn resolve<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
 
 /// The types a schema names (`"type": "x"` or `"type": [...]`), without allocating.
 fn types(schema: &Value) -> impl Iterator<Item = &str> + Clone {
-    let (one, many) = match schema.get("type") {
+    let (one, many) = match lookup(schema, "type") {
         Some(Value::String(t)) => (Some(t.as_str()), &[][..]),
         Some(Value::Array(ts)) => (None, ts.as_slice()),
         _ => (None, &[][..]),
@@ -180,7 +191,7 @@ fn align(value: &mut Value, schema: &Value, root: &Value, path: &mut String, rep
     }
     let schema = resolve(schema, root);
     for key in ["anyOf", "oneOf"] {
-        if let Some(Value::Array(branches)) = schema.get(key) {
+        if let Some(Value::Array(branches)) = lookup(schema, key) {
             let resolved: Vec<&Value> = branches.iter().map(|b| resolve(b, root)).collect();
             let fitting = resolved.iter().find(|b| types(b).any(|t| fits(value, t)));
             match fitting {
@@ -204,7 +215,7 @@ fn align(value: &mut Value, schema: &Value, root: &Value, path: &mut String, rep
             return;
         }
     }
-    if let Some(Value::Array(all)) = schema.get("allOf") {
+    if let Some(Value::Array(all)) = lookup(schema, "allOf") {
         for branch in all {
             align(value, branch, root, path, repairs, depth + 1);
         }
@@ -213,7 +224,7 @@ fn align(value: &mut Value, schema: &Value, root: &Value, path: &mut String, rep
     if types.clone().next().is_some() && !types.clone().any(|t| fits(value, t)) {
         coerce_scalar(value, types, path, repairs);
     }
-    if let (Some(Value::Array(options)), Value::String(s)) = (schema.get("enum"), &*value) {
+    if let (Some(Value::Array(options)), Value::String(s)) = (lookup(schema, "enum"), &*value) {
         let exact = options.iter().any(|o| o.as_str() == Some(s));
         let folded: Vec<&str> =
             options.iter().filter_map(Value::as_str).filter(|o| o.eq_ignore_ascii_case(s)).collect();
@@ -225,10 +236,10 @@ fn align(value: &mut Value, schema: &Value, root: &Value, path: &mut String, rep
     match value {
         Value::Object(members) => align_members(members, schema, root, path, repairs, depth),
         Value::Array(items) => {
-            let Some(item_schema) = schema.get("items").filter(|s| s.is_object()) else { return };
+            let Some(item_schema) = lookup(schema, "items").filter(|s| s.is_object()) else { return };
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();
-                path.push_str(&format!("[{i}]"));
+                let _ = fmt::Write::write_fmt(path, format_args!("[{i}]"));
                 align(item, item_schema, root, path, repairs, depth + 1);
                 path.truncate(len);
             }
@@ -245,10 +256,10 @@ fn align_members(
     repairs: &mut Repairs,
     depth: usize,
 ) {
-    let properties = schema.get("properties").and_then(Value::as_object);
-    let additional = schema.get("additionalProperties").filter(|s| s.is_object());
+    let properties = lookup(schema, "properties");
+    let additional = lookup(schema, "additionalProperties").filter(|s| s.is_object());
     for (key, member) in members.iter_mut() {
-        let Some(member_schema) = properties.and_then(|p| p.get(key)).or(additional) else { continue };
+        let Some(member_schema) = properties.and_then(|p| lookup(p, key)).or(additional) else { continue };
         let len = path.len();
         if !path.is_empty() {
             path.push('.');
