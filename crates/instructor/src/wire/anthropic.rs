@@ -371,7 +371,7 @@ impl<'a> From<&'a MessagesResponse> for MessageReply<'a> {
                 })
                 .collect(),
             stop_reason: borrowed(&reply.stop_reason),
-            usage: reply.usage.clone(),
+            usage: reply.usage,
         }
     }
 }
