@@ -250,7 +250,17 @@ impl ClientBuilder {
         self
     }
 
-    /// An extra header sent with every request (`OpenAI-Organization`, `HTTP-Referer`, ...).
+    /// An extra header sent with every request (`OpenAI-Organization`, `HTTP-Referer`,
+    /// `User-Agent`, ...). Requests carry only what the API needs unless headers are added here.
+    ///
+    /// ```
+    /// let client = instructor::Client::builder()
+    ///     .api_key("sk-...")
+    ///     .header("User-Agent", "my-app/1.0")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = client;
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
