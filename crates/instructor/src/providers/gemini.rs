@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
@@ -46,9 +46,13 @@ const SUBSET_FORMATS: FragmentCache<GenerationConfig> = FragmentCache::new(slot:
 pub struct Gemini {
     transport: HttpTransport,
     media: MediaPolicy,
-    /// Parsed URLs by model and method: most programs use a model or two.
-    endpoints: Mutex<Vec<(String, &'static str, reqwest::Url)>>,
+    /// Parsed URLs by model and method, read without a lock: most programs use a model or two.
+    /// A program that uses more has the others parsed per call.
+    endpoints: [OnceLock<(String, &'static str, reqwest::Url)>; ENDPOINTS],
 }
+
+/// How many (model, method) URLs a provider keeps parsed.
+const ENDPOINTS: usize = 8;
 
 impl fmt::Debug for Gemini {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,7 +72,7 @@ fn needs_openapi_subset(model: &str) -> bool {
 
 impl Gemini {
     pub(crate) fn new(transport: HttpTransport, media: MediaPolicy) -> Self {
-        Gemini { transport, media, endpoints: Mutex::new(Vec::new()) }
+        Gemini { transport, media, endpoints: Default::default() }
     }
 
     /// The URL of `method` (`generateContent`, `streamGenerateContent?alt=sse`) for `model`.
@@ -81,20 +85,23 @@ impl Gemini {
     }
 
     /// [`url`](Self::url), parsed once per model and method.
-    fn endpoint(&self, model: &str, method: &'static str) -> Result<reqwest::Url, ProviderError> {
-        const KEEP: usize = 16;
-        let mut endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, _, url)) = endpoints.iter().find(|(m, k, _)| m == model && *k == method) {
-            return Ok(url.clone());
+    fn endpoint(&self, model: &str, method: &'static str) -> Result<Cow<'_, reqwest::Url>, ProviderError> {
+        let parse = || {
+            let text = self.url(model, method)?;
+            reqwest::Url::parse(&text)
+                .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("bad URL `{text}`: {e}")))
+        };
+        for slot in &self.endpoints {
+            if slot.get().is_none() {
+                // Two calls may fill a slot at once: the loser looks on.
+                let _ = slot.set((model.to_owned(), method, parse()?));
+            }
+            match slot.get() {
+                Some((m, k, url)) if m == model && *k == method => return Ok(Cow::Borrowed(url)),
+                _ => continue,
+            }
         }
-        let text = self.url(model, method)?;
-        let url = reqwest::Url::parse(&text)
-            .map_err(|e| ProviderError::new(ProviderErrorKind::Decode, format!("bad URL `{text}`: {e}")))?;
-        if endpoints.len() >= KEEP {
-            endpoints.clear();
-        }
-        endpoints.push((model.to_owned(), method, url.clone()));
-        Ok(url)
+        parse().map(Cow::Owned)
     }
 
     /// The `generateContent` body for `request`, its tools and tool config kept apart as JSON
@@ -651,5 +658,27 @@ mod tests {
         assert!(needs_openapi_subset("gemini-1.5-flash"));
         assert!(needs_openapi_subset("models/gemini-2.0-flash"));
         assert!(!needs_openapi_subset("gemini-2.5-flash"));
+    }
+
+    #[test]
+    fn endpoints_are_parsed_once_for_the_first_models_and_per_call_after() {
+        let transport = HttpTransport::new(
+            "https://example.test",
+            reqwest::header::HeaderMap::new(),
+            crate::RetryPolicy::default(),
+            1 << 20,
+            error_body,
+        )
+        .expect("transport");
+        let gemini = Gemini::new(transport, MediaPolicy::default());
+        for round in 0..2 {
+            for n in 0..ENDPOINTS + 2 {
+                let model = format!("gemini-test-{n}");
+                let url = gemini.endpoint(&model, "generateContent").expect("url");
+                assert_eq!(url.as_str(), format!("https://example.test/v1beta/models/{model}:generateContent"));
+                assert_eq!(matches!(url, Cow::Borrowed(_)), n < ENDPOINTS, "round {round}, model {n}");
+            }
+        }
+        assert!(gemini.endpoint("bad/model", "generateContent").is_err());
     }
 }
