@@ -313,7 +313,6 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     text.trim().to_owned()
 }
 
-/// A body that is not what the API documents.
 /// Reads a reply body as `T`, or says that it is not `what`. The body is checked as UTF-8 once
 /// and read as text: read as bytes, serde_json checks each string again, which was a sixth of
 /// what reading a small reply cost.
@@ -326,6 +325,7 @@ pub(crate) fn read_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &st
     read.map_err(|e| decode_error(what, e, body))
 }
 
+/// A body that is not what the API documents.
 pub(crate) fn decode_error(what: &str, e: impl fmt::Display, body: &[u8]) -> ProviderError {
     ProviderError::new(ProviderErrorKind::Decode, format!("{what}: {e}; body starts with {:?}", snippet(body)))
 }

@@ -758,7 +758,7 @@ impl Rules {
     /// `None` when there is nothing to fetch. Fetching is rare, so its state is boxed only then:
     /// every other call's future stays small (it is itself boxed once per call).
     pub(crate) fn inline_urls<'a>(
-        &'static self,
+        &'a self,
         request: &'a crate::wire::CompletionRequest,
         fetcher: &'a Fetcher,
     ) -> Option<futures_util::future::BoxFuture<'a, Result<crate::wire::CompletionRequest, ProviderError>>> {
