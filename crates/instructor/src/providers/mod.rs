@@ -120,9 +120,36 @@ pub(crate) mod slot {
     pub(crate) const GEMINI_CHOICE: usize = 8;
     pub(crate) const GEMINI_FORMAT: usize = 9;
     pub(crate) const GEMINI_SUBSET_FORMAT: usize = 10;
-    /// The last: every slot must be below `wire::TRANSLATIONS`.
+    /// For the cache's own tests.
     pub(crate) const TEST: usize = 15;
-    const _: () = assert!(TEST < crate::wire::TRANSLATIONS);
+
+    /// Every slot is below `wire::TRANSLATIONS` and no two are the same: checked when compiling.
+    const _: () = {
+        let all = [
+            RESPONSES_TOOLS,
+            RESPONSES_CHOICE,
+            RESPONSES_FORMAT,
+            ANTHROPIC_TOOLS,
+            ANTHROPIC_CHOICE,
+            ANTHROPIC_FORMAT,
+            GEMINI_TOOLS,
+            GEMINI_SUBSET_TOOLS,
+            GEMINI_CHOICE,
+            GEMINI_FORMAT,
+            GEMINI_SUBSET_FORMAT,
+            TEST,
+        ];
+        let mut i = 0;
+        while i < all.len() {
+            assert!(all[i] < crate::wire::TRANSLATIONS);
+            let mut j = i + 1;
+            while j < all.len() {
+                assert!(all[i] != all[j]);
+                j += 1;
+            }
+            i += 1;
+        }
+    };
 }
 
 impl<T: Send + Sync + 'static> FragmentCache<T> {
