@@ -152,7 +152,7 @@ impl HttpTransport {
     }
 
     /// POSTs `body` to `url` under the retry policy and returns the body of a success.
-    pub(crate) async fn post(&self, url: &reqwest::Url, body: Bytes) -> Result<Vec<u8>, ProviderError> {
+    pub(crate) async fn post(&self, url: &reqwest::Url, body: Bytes) -> Result<Bytes, ProviderError> {
         self.with_retries(url.as_str(), |timeout| {
             self.exchange(reqwest::Method::POST, url.clone(), Some((None, body.clone())), timeout)
         })
@@ -166,7 +166,7 @@ impl HttpTransport {
         method: reqwest::Method,
         path: &str,
         body: Option<(String, Bytes)>,
-    ) -> Result<Vec<u8>, ProviderError> {
+    ) -> Result<Bytes, ProviderError> {
         let url =
             if path.starts_with("http://") || path.starts_with("https://") { path.to_owned() } else { self.url(path) };
         let parsed = reqwest::Url::parse(&url)
@@ -189,7 +189,7 @@ impl HttpTransport {
         url: reqwest::Url,
         body: Option<(Option<&str>, Bytes)>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<u8>, ProviderError>> + '_ {
+    ) -> impl Future<Output = Result<Bytes, ProviderError>> + '_ {
         let mut request = self.http.request(method, url);
         if let Some((content_type, bytes)) = body {
             if let Some(content_type) = content_type {
@@ -282,25 +282,34 @@ fn timed_out(timeout: Duration) -> ProviderError {
 }
 
 /// Reads the body, refusing more than `limit` bytes. The response is borrowed: moved in, it
-/// would be held twice in the caller's future.
+/// would be held twice in the caller's future. A body that comes in one chunk (most replies)
+/// is handed back as that chunk, neither copied nor allocated again.
 pub(crate) async fn read_limited(
     response: &mut reqwest::Response,
     limit: usize,
     timeout: Duration,
-) -> Result<Vec<u8>, ProviderError> {
-    if let Some(len) = response.content_length() {
-        if len > limit as u64 {
-            return Err(too_large(limit));
-        }
+) -> Result<Bytes, ProviderError> {
+    let declared = response.content_length();
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
     }
-    let mut body = Vec::with_capacity(response.content_length().map_or(8 << 10, |n| n as usize));
+    let mut first: Option<Bytes> = None;
+    let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(e, timeout))? {
-        if body.len() + chunk.len() > limit {
+        if first.as_ref().map_or(0, Bytes::len) + body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
-        body.extend_from_slice(&chunk);
+        match first.take() {
+            None if body.is_empty() => first = Some(chunk),
+            None => body.extend_from_slice(&chunk),
+            Some(earlier) => {
+                body.reserve(declared.map_or(8 << 10, |n| n as usize).max(earlier.len() + chunk.len()));
+                body.extend_from_slice(&earlier);
+                body.extend_from_slice(&chunk);
+            }
+        }
     }
-    Ok(body)
+    Ok(first.unwrap_or_else(|| Bytes::from(body)))
 }
 
 fn too_large(limit: usize) -> ProviderError {

@@ -465,31 +465,49 @@ impl From<Media> for Part {
     }
 }
 
-/// The content of a user message: text, or parts mixing text and media.
+/// The content of a user message: text, or parts mixing text and media. Kept as the message
+/// will hold it (the text parts joined by newlines, the media in order), so plain text costs
+/// no list.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Content(pub(crate) Vec<Part>);
+pub struct Content {
+    text: Option<String>,
+    media: Vec<Media>,
+}
 
 impl From<&str> for Content {
     fn from(text: &str) -> Content {
-        Content(vec![Part::from(text)])
+        Content::from(text.to_owned())
     }
 }
 
 impl From<String> for Content {
     fn from(text: String) -> Content {
-        Content(vec![Part::Text(text)])
+        Content { text: Some(text), media: Vec::new() }
     }
 }
 
 impl From<&String> for Content {
     fn from(text: &String) -> Content {
-        Content(vec![Part::from(text)])
+        Content::from(text.clone())
     }
 }
 
 impl From<Vec<Part>> for Content {
     fn from(parts: Vec<Part>) -> Content {
-        Content(parts)
+        let mut content = Content { text: None, media: Vec::new() };
+        for part in parts {
+            match part {
+                Part::Text(t) => match &mut content.text {
+                    Some(all) => {
+                        all.push('\n');
+                        all.push_str(&t);
+                    }
+                    None => content.text = Some(t),
+                },
+                Part::Media(m) => content.media.push(m),
+            }
+        }
+        content
     }
 }
 
@@ -497,7 +515,7 @@ macro_rules! content_of_media {
     ($($t:ty),*) => {$(
         impl From<$t> for Content {
             fn from(media: $t) -> Content {
-                Content(vec![Part::from(media)])
+                Content { text: None, media: vec![Media::from(media)] }
             }
         }
     )*};
@@ -508,21 +526,7 @@ content_of_media!(Media, Image, Pdf, Audio);
 impl Content {
     /// The text parts, joined by newlines, and the media in order.
     pub(crate) fn split(self) -> (Option<String>, Vec<Media>) {
-        let mut text: Option<String> = None;
-        let mut media = Vec::new();
-        for part in self.0 {
-            match part {
-                Part::Text(t) => match &mut text {
-                    Some(all) => {
-                        all.push('\n');
-                        all.push_str(&t);
-                    }
-                    None => text = Some(t),
-                },
-                Part::Media(m) => media.push(m),
-            }
-        }
-        (text, media)
+        (self.text, self.media)
     }
 }
 
@@ -574,7 +578,7 @@ impl Fetcher {
         recent.push_back((url.to_owned(), media.clone()));
     }
 
-    async fn get(&self, url: &str) -> Result<Vec<u8>, ProviderError> {
+    async fn get(&self, url: &str) -> Result<bytes::Bytes, ProviderError> {
         let failed = |why: String| ProviderError::new(ProviderErrorKind::Media, format!("cannot fetch {url}: {why}"));
         let http = self.http.get_or_init(|| {
             reqwest::Client::builder()

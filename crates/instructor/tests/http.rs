@@ -146,6 +146,35 @@ async fn huge_bodies_are_refused() {
     assert_eq!(err.provider().map(|e| e.kind()), Some(ProviderErrorKind::BodyTooLarge));
 }
 
+/// A reply body in several chunks (no `content-length`), the way a proxy may send one.
+fn chunked_completion(content: &str, pieces: usize) -> Reply {
+    let body = serde_json::json!({
+        "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+    })
+    .to_string();
+    let size = body.len().div_ceil(pieces);
+    let chunks = body.as_bytes().chunks(size).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    Reply::sse_raw(chunks).frame_delay(Duration::from_millis(5))
+}
+
+#[tokio::test]
+async fn a_body_in_many_chunks_is_read_whole() {
+    let server = TestServer::start();
+    server.push(chunked_completion(JASON, 4));
+    let user: UserDetails = client(&server, Mode::Json).chat().create(story_request()).await.expect("whole body");
+    assert_eq!((user.name.as_str(), user.age), ("Jason", 20));
+}
+
+#[tokio::test]
+async fn a_huge_body_in_many_chunks_is_refused() {
+    let server = TestServer::start();
+    server.push(chunked_completion(&"x".repeat(48 * 1024), 6));
+    let c = Client::builder().base_url(server.url()).max_body_bytes(16 * 1024).build().expect("client");
+    let err = c.chat().create::<UserDetails>(story_request()).await.expect_err("too big");
+    assert_eq!(err.provider().map(|e| e.kind()), Some(ProviderErrorKind::BodyTooLarge));
+}
+
 #[tokio::test]
 async fn unknown_fields_and_finish_reasons_are_tolerated() {
     let server = TestServer::start();
