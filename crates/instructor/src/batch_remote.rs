@@ -18,7 +18,7 @@ use crate::providers::anthropic::Anthropic;
 use crate::providers::chat::OpenAiCompatible;
 use crate::request::ChatRequest;
 use crate::schema::ResponseSchema;
-use crate::validate::{DynamicShared, no_check};
+use crate::validate::{DynamicShared, accept};
 use crate::wire::ChatCompletion;
 use crate::wire::anthropic as wire;
 
@@ -246,7 +246,7 @@ fn evaluate(
 ) -> Result<crate::Extraction<Value>, Error> {
     call.start_attempt();
     let decoder = DynamicShared(Arc::clone(schema));
-    match call.evaluate(completion, schema, &decoder, &no_check()) {
+    match call.evaluate(completion, schema, &decoder, &accept::<Value>) {
         Ok(extraction) => Ok(extraction),
         Err(Some(error)) => Err(error),
         // No re-ask is set up with `max_retries(0)`; keep the contract anyway.

@@ -28,7 +28,7 @@ use crate::retry::RetryPolicy;
 use crate::schema::ResponseSchema;
 use crate::stream::iterable::iterable_stream;
 use crate::stream::partial::{PartialEvent, partial_stream};
-use crate::validate::{Check, Decode, ReadOptions, Typed, Validate, no_check, read_reply};
+use crate::validate::{CheckFn, Decode, ReadOptions, Typed, Validate, accept, no_check, read_reply};
 use crate::wire::{ChatCompletion, CompletionRequest, FinishReason, Message, Role, Usage};
 use crate::{reask, template};
 
@@ -412,7 +412,7 @@ impl Chat<'_> {
         T: DeserializeOwned + JsonSchema + Send + 'static,
     {
         let schema = ResponseSchema::of::<T>();
-        self.run(request, &schema, &Typed, no_check()).await
+        self.run(request, &schema, &Typed, &accept::<T>).await
     }
 
     /// As [`create`](Self::create), and the value must also pass [`Validate::validate`]; its
@@ -430,13 +430,13 @@ impl Chat<'_> {
         T: DeserializeOwned + JsonSchema + Validate + Send + 'static,
     {
         let schema = ResponseSchema::of::<T>();
-        self.run(request, &schema, &Typed, Arc::new(|v: &T, ctx: &Value| v.validate(ctx))).await
+        self.run(request, &schema, &Typed, &|v: &T, ctx: &Value| v.validate(ctx)).await
     }
 
     /// Asks for a JSON value satisfying a schema known only at run time.
     #[cfg(feature = "dynamic")]
     pub async fn create_value(self, request: ChatRequest, schema: &ResponseSchema) -> Result<Extraction<Value>, Error> {
-        self.run(request, schema, &crate::validate::Dynamic(schema), no_check()).await
+        self.run(request, schema, &crate::validate::Dynamic(schema), &accept::<Value>).await
     }
 
     /// Streams the value as it arrives: a [`PartialEvent::Partial`] each time it changes, then
@@ -564,7 +564,7 @@ impl Chat<'_> {
         async_stream::stream! {
             match prepared {
                 Ok((call, list)) => {
-                    let check: Check<Value> = Arc::new(move |value: &Value, _: &Value| item.check(value));
+                    let check: crate::validate::Check<Value> = Arc::new(move |value: &Value, _: &Value| item.check(value));
                     for await value in iterable_stream::<Value>(call, list, check) {
                         yield value;
                     }
@@ -580,7 +580,7 @@ impl Chat<'_> {
         request: ChatRequest,
         schema: &ResponseSchema,
         decoder: &dyn Decode<T>,
-        check: Check<T>,
+        check: &CheckFn<T>,
     ) -> Result<Extraction<T>, Error> {
         let client = &self.client.inner;
         let mode = request.mode.unwrap_or(client.mode);
@@ -593,7 +593,7 @@ impl Chat<'_> {
                     Ok(c) => c,
                     Err(e) => return Err(call.provider_failed(e)),
                 };
-                match call.evaluate(completion, schema, decoder, &check) {
+                match call.evaluate(completion, schema, decoder, check) {
                     Ok(extraction) => return Ok(extraction),
                     Err(Some(error)) => return Err(error),
                     Err(None) => continue,
@@ -701,7 +701,7 @@ impl Call {
         completion: ChatCompletion,
         schema: &ResponseSchema,
         decoder: &dyn Decode<T>,
-        check: &Check<T>,
+        check: &CheckFn<T>,
     ) -> Result<Extraction<T>, Option<Error>> {
         let hooks = &self.client.inner.hooks;
         for hook in hooks {

@@ -39,11 +39,19 @@ pub trait Validate {
     fn validate(&self, context: &Value) -> Result<(), ReplyError>;
 }
 
-/// A check run on each decoded value: `Validate::validate`, or nothing.
-pub(crate) type Check<T> = Arc<dyn Fn(&T, &Value) -> Result<(), ReplyError> + Send + Sync>;
+/// A check run on each decoded value: `Validate::validate`, or nothing ([`accept`]).
+pub(crate) type CheckFn<T> = dyn Fn(&T, &Value) -> Result<(), ReplyError> + Send + Sync;
+
+/// A check a stream owns.
+pub(crate) type Check<T> = Arc<CheckFn<T>>;
+
+/// No check: every decoded value is accepted.
+pub(crate) fn accept<T>(_: &T, _: &Value) -> Result<(), ReplyError> {
+    Ok(())
+}
 
 pub(crate) fn no_check<T>() -> Check<T> {
-    Arc::new(|_, _| Ok(()))
+    Arc::new(|_: &T, _: &Value| Ok(()))
 }
 
 /// Turns a reply's JSON into the target: from text (the fast path for valid JSON) or from a

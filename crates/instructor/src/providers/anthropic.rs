@@ -264,6 +264,8 @@ fn finish_reason(stop_reason: &str) -> FinishReason {
 /// A reply as a completion: text blocks joined, tool calls with their input as JSON text.
 pub(crate) fn completion(reply: MessageReply<'_>) -> ChatCompletion {
     let mut message = AssistantMessage::default();
+    // Sized exactly: a list grown by pushing holds four calls.
+    message.tool_calls.reserve_exact(reply.content.iter().filter(|b| b.kind == "tool_use").count());
     for block in reply.content {
         match &*block.kind {
             "text" => message.content.get_or_insert_with(String::new).push_str(block.text.as_deref().unwrap_or("")),

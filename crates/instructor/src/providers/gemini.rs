@@ -429,6 +429,8 @@ fn read_parts(
     message: &mut AssistantMessage,
     mut deltas: Option<&mut Vec<ToolCallDelta>>,
 ) {
+    // Sized exactly: a list grown by pushing holds four calls.
+    message.tool_calls.reserve_exact(parts.iter().filter(|p| p.function_call.is_some()).count());
     for part in parts {
         if part.thought == Some(true) {
             continue;
@@ -463,10 +465,10 @@ fn read_parts(
 /// The id of the `n`th call of a reply whose calls carry none (Gemini before 3), which
 /// [`sent_id`] knows not to send back.
 fn made_up_id(n: u32) -> String {
-    let digits = n.to_string();
-    let mut id = String::with_capacity(MADE_UP_ID.len() + digits.len());
+    use std::fmt::Write as _;
+    let mut id = String::with_capacity(MADE_UP_ID.len() + 10);
     id.push_str(MADE_UP_ID);
-    id.push_str(&digits);
+    let _ = write!(id, "{n}");
     id
 }
 

@@ -222,6 +222,8 @@ fn completion(response: ResponseReply<'_>) -> Result<ChatCompletion, ProviderErr
             .with_error_type(error.code));
     }
     let mut message = AssistantMessage::default();
+    // Sized exactly: a list grown by pushing holds four calls.
+    message.tool_calls.reserve_exact(response.output.iter().filter(|i| i.kind == "function_call").count());
     for item in response.output {
         match &*item.kind {
             "message" => {

@@ -243,7 +243,7 @@ where
                     }
                 }
             }
-            match call.evaluate(assembler.finish(), &schema, &*decoder, &check) {
+            match call.evaluate(assembler.finish(), &schema, &*decoder, &*check) {
                 Ok(extraction) => {
                     yield PartialEvent::Complete(extraction);
                     break;
