@@ -79,8 +79,22 @@ fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok();
     // Many short rounds, alternating which side goes first: this machine is a small VM whose
     // speed drifts by tens of percent over minutes, so each round's two sides are measured back
-    // to back and the figure is the median of the rounds' ratios.
-    let (seq_calls, rounds, conc_calls, conc_rounds) = if quick { (300, 4, 1_280, 2) } else { (1_000, 15, 6_400, 15) };
+    // to back and the figure is the median of the rounds' ratios. Short rounds pair the sides
+    // more closely in time, and many of them steady the median (`BENCH_SHAPE=seq_calls,rounds,
+    // concurrent_calls,rounds` overrides, e.g. `1000,15,6400,15`, the shape used before).
+    let (mut seq_calls, mut rounds, mut conc_calls, mut conc_rounds) =
+        if quick { (300, 4, 1_280, 2) } else { (250, 61, 3_200, 31) };
+    if let Ok(shape) = std::env::var("BENCH_SHAPE") {
+        match shape.split(',').map(str::parse::<usize>).collect::<Result<Vec<_>, _>>().as_deref() {
+            Ok(&[a, b, c, d]) if a > 0 && b > 0 && c >= 64 && d > 0 => {
+                (seq_calls, rounds, conc_calls, conc_rounds) = (a, b, c, d)
+            }
+            _ => {
+                eprintln!("BENCH_SHAPE is four positive numbers (concurrent calls at least 64), not `{shape}`");
+                std::process::exit(2);
+            }
+        }
+    }
     let only: Option<Vec<Api>> =
         std::env::var("BENCH_APIS").ok().map(|list| list.split(',').map(api_of).collect::<Vec<_>>());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -150,33 +164,41 @@ fn main() {
         // one (one re-ask each), measured in the same rounds as plain calls.
         let alternate = (api == Api::ChatCompletions).then(|| Server::spawn(api, true));
         let reask_client = alternate.as_ref().map(|a| library_client(api, &a.url));
-        let (mut base_seq, mut lib_seq, mut reask_ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut base_seq, mut lib_seq, mut again_seq, mut reask_ratios) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let sequential_baseline = || {
+            cpu_per_call(seq_calls, || {
+                rt.block_on(async {
+                    for _ in 0..seq_calls {
+                        baseline.call().await
+                    }
+                })
+            })
+        };
+        let sequential_library = || {
+            cpu_per_call(seq_calls, || {
+                rt.block_on(async {
+                    for _ in 0..seq_calls {
+                        library_call(&library, api, 0).await
+                    }
+                })
+            })
+        };
         for round in 0..rounds {
-            let mut measure_baseline = || {
-                base_seq.push(cpu_per_call(seq_calls, || {
-                    rt.block_on(async {
-                        for _ in 0..seq_calls {
-                            baseline.call().await
-                        }
-                    })
-                }))
-            };
-            let mut measure_library = || {
-                lib_seq.push(cpu_per_call(seq_calls, || {
-                    rt.block_on(async {
-                        for _ in 0..seq_calls {
-                            library_call(&library, api, 0).await
-                        }
-                    })
-                }))
-            };
-            if round % 2 == 0 {
-                measure_baseline();
-                measure_library();
-            } else {
-                measure_library();
-                measure_baseline();
+            // The baseline is measured twice per round: its ratio to itself is the estimator's
+            // noise, printed beside the figures. The three blocks rotate, so each pair is
+            // measured back to back in the same share of rounds.
+            let (mut b, mut l, mut a) = (0.0, 0.0, 0.0);
+            for block in 0..3 {
+                match (round + block) % 3 {
+                    0 => b = sequential_baseline(),
+                    1 => l = sequential_library(),
+                    _ => a = sequential_baseline(),
+                }
             }
+            base_seq.push(b);
+            lib_seq.push(l);
+            again_seq.push(a);
             if let Some(client) = &reask_client {
                 let reasked = cpu_per_call(seq_calls / 2, || {
                     rt.block_on(async {
@@ -231,6 +253,15 @@ fn main() {
         let paired =
             |ours: &[f64], base: &[f64]| median(&ours.iter().zip(base).map(|(o, b)| o / b).collect::<Vec<_>>());
         let seq_ratio = paired(&lib_seq, &base_seq);
+        let mut noise: Vec<f64> = again_seq.iter().zip(&base_seq).map(|(a, b)| a / b).collect();
+        noise.sort_by(|x, y| x.total_cmp(y));
+        let noise_line = format!(
+            "{:<12} the baseline against itself, sequential: median {:.2}×, middle half of the rounds {:.2}–{:.2}×",
+            "",
+            median(&noise),
+            noise[noise.len() / 4],
+            noise[noise.len() * 3 / 4]
+        );
         let conc_ratio = paired(&lib_cpu, &base_cpu);
         let throughput_ratio = paired(&lib_rate, &base_rate);
         println!(
@@ -246,6 +277,7 @@ fn main() {
             lt,
             throughput_ratio
         );
+        println!("{noise_line}");
         for (what, ratio, ok) in [
             ("sequential CPU", seq_ratio, seq_ratio <= 1.15),
             ("64-concurrent CPU", conc_ratio, conc_ratio <= 1.15),
