@@ -357,7 +357,7 @@ fn contents(messages: &[Message]) -> Vec<Content> {
                 let name = called_function(messages, i, id).unwrap_or_default().to_owned();
                 let key = if message.is_error { "error" } else { "output" };
                 let response = FunctionResponse { id: sent_id(id), name, response: json!({ key: text_of(message) }) };
-                ("user", vec![Part { function_response: Some(response), ..Part::default() }])
+                ("user", vec![Part { function_response: Some(Box::new(response)), ..Part::default() }])
             }
             Role::Assistant => {
                 let mut parts = Vec::with_capacity(1 + message.tool_calls.len());
@@ -368,11 +368,11 @@ fn contents(messages: &[Message]) -> Vec<Content> {
                 for call in &message.tool_calls {
                     let args = RawValue::from_string(arguments_object(&call.function.arguments).to_string()).ok();
                     parts.push(Part {
-                        function_call: Some(FunctionCall {
+                        function_call: Some(Box::new(FunctionCall {
                             id: sent_id(&call.id),
                             name: call.function.name.clone(),
                             args,
-                        }),
+                        })),
                         thought_signature: call.signature.clone(),
                         ..Part::default()
                     });
@@ -391,14 +391,15 @@ fn contents(messages: &[Message]) -> Vec<Content> {
 /// Inline bytes, or a file Gemini fetches by URI.
 fn media_part(media: &Media) -> Part {
     match (media.base64(), media.url()) {
-        (Some(data), _) => {
-            Part { inline_data: Some(Blob { mime_type: media.media_type().to_owned(), data }), ..Part::default() }
-        }
+        (Some(data), _) => Part {
+            inline_data: Some(Box::new(Blob { mime_type: media.media_type().to_owned(), data })),
+            ..Part::default()
+        },
         (None, url) => Part {
-            file_data: Some(FileData {
+            file_data: Some(Box::new(FileData {
                 mime_type: Some(media.media_type().to_owned()),
                 file_uri: url.unwrap_or_default().to_owned(),
-            }),
+            })),
             ..Part::default()
         },
     }

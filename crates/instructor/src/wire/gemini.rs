@@ -49,6 +49,7 @@ pub struct Content {
 }
 
 /// A part of a turn: one of text, inline data, a file, a function call or a function's answer.
+/// All but text are boxed: every turn holds a list of parts, and most parts are text.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Part {
@@ -57,16 +58,16 @@ pub struct Part {
     pub text: Option<String>,
     /// Bytes in the request (images, PDFs, audio).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inline_data: Option<Blob>,
+    pub inline_data: Option<Box<Blob>>,
     /// A file Gemini fetches (a Files API URI or a public URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_data: Option<FileData>,
+    pub file_data: Option<Box<FileData>>,
     /// A call the model made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_call: Option<FunctionCall>,
+    pub function_call: Option<Box<FunctionCall>>,
     /// A function's answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_response: Option<FunctionResponse>,
+    pub function_response: Option<Box<FunctionResponse>>,
     /// A thought summary rather than the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
