@@ -477,7 +477,7 @@ fn completion(reply: ContentReply<'_>) -> ChatCompletion {
     let mut message = AssistantMessage::default();
     let mut finish = None;
     let mut calls = 0;
-    if let Some(candidate) = reply.candidates.into_iter().next() {
+    if let Some(candidate) = reply.candidate {
         let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
         read_parts(parts, &mut calls, &mut message, None);
         finish = candidate.finish_reason.as_deref().map(|r| finish_reason(r, calls > 0));
@@ -565,7 +565,7 @@ impl EventDecoder for Chunks {
             delta.model = chunk.model_version.map(Cow::into_owned);
             self.named = true;
         }
-        if let Some(candidate) = chunk.candidates.into_iter().next() {
+        if let Some(candidate) = chunk.candidate {
             let mut message = AssistantMessage::default();
             let before = self.calls;
             read_parts(

@@ -59,3 +59,50 @@ where
     }
     deserializer.deserialize_option(OptStr)
 }
+
+/// The first item of a list, the rest skipped; `null` reads as none. For a reply's alternatives
+/// of which a client reads one (Gemini's `candidates`): no list is built.
+pub(crate) fn first<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct First<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> de::Visitor<'de> for First<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list or null")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+            let first = items.next_element()?;
+            while items.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+    }
+    deserializer.deserialize_any(First(std::marker::PhantomData))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Reply<'a> {
+        #[serde(borrow, default, deserialize_with = "first")]
+        items: Option<Cow<'a, str>>,
+    }
+
+    #[test]
+    fn the_first_item_is_read_and_the_rest_skipped() {
+        let read = |json: &'static str| serde_json::from_str::<Reply<'_>>(json).map(|r| r.items);
+        assert_eq!(read(r#"{"items": ["a", {"b": [1, 2]}, "c"]}"#).unwrap().as_deref(), Some("a"));
+        assert_eq!(read(r#"{"items": []}"#).unwrap(), None);
+        assert_eq!(read(r#"{"items": null}"#).unwrap(), None);
+        assert_eq!(read(r#"{}"#).unwrap(), None);
+        assert!(read(r#"{"items": "a"}"#).is_err());
+        assert!(read(r#"{"items": [1]}"#).is_err());
+    }
+}

@@ -244,8 +244,9 @@ pub struct GenerateContentResponse {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ContentReply<'a> {
-    #[serde(borrow, default)]
-    pub candidates: Vec<CandidateReply<'a>>,
+    /// The first candidate (a client asks for one).
+    #[serde(rename = "candidates", borrow, default, deserialize_with = "super::cow::first")]
+    pub candidate: Option<CandidateReply<'a>>,
     #[serde(default)]
     pub prompt_feedback: Option<PromptFeedback>,
     #[serde(default)]
