@@ -329,7 +329,7 @@ pub(crate) struct MessageReply<'a> {
     pub id: Cow<'a, str>,
     #[serde(borrow, default)]
     pub model: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::cow::short_list")]
     pub content: Vec<BlockReply<'a>>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     pub stop_reason: Option<Cow<'a, str>>,

@@ -85,6 +85,33 @@ where
     deserializer.deserialize_any(First(std::marker::PhantomData))
 }
 
+/// A list (`null` reads as empty) first sized for one item: a reply's lists mostly hold one or
+/// two, and a list grown by pushing starts at four.
+pub(crate) fn short_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct List<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> de::Visitor<'de> for List<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list or null")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+            let mut list = Vec::with_capacity(items.size_hint().unwrap_or(1).clamp(1, 64));
+            while let Some(item) = items.next_element()? {
+                list.push(item);
+            }
+            Ok(list)
+        }
+    }
+    deserializer.deserialize_any(List(std::marker::PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +120,22 @@ mod tests {
     struct Reply<'a> {
         #[serde(borrow, default, deserialize_with = "first")]
         items: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Lists<'a> {
+        #[serde(borrow, default, deserialize_with = "short_list")]
+        items: Vec<Cow<'a, str>>,
+    }
+
+    #[test]
+    fn a_short_list_reads_every_item_and_null_as_empty() {
+        let read = |json: &'static str| serde_json::from_str::<Lists<'_>>(json).map(|r| r.items);
+        assert_eq!(read(r#"{"items": ["a", "b", "c", "d", "e"]}"#).unwrap(), ["a", "b", "c", "d", "e"]);
+        assert_eq!(read(r#"{"items": ["a"]}"#).unwrap().capacity(), 1);
+        assert!(read(r#"{"items": null}"#).unwrap().is_empty());
+        assert!(read(r#"{}"#).unwrap().is_empty());
+        assert!(read(r#"{"items": {"a": 1}}"#).is_err());
     }
 
     #[test]

@@ -272,7 +272,7 @@ pub(crate) struct CandidateReply<'a> {
 /// What a client reads of a reply's [`Content`]: its parts.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ContentPartsReply<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::cow::short_list")]
     pub parts: Vec<PartReply<'a>>,
 }
 

@@ -324,7 +324,7 @@ pub(crate) struct ResponseReply<'a> {
     pub status: Option<Cow<'a, str>>,
     #[serde(default)]
     pub model: String,
-    #[serde(borrow, default, deserialize_with = "super::null_as_default")]
+    #[serde(borrow, default, deserialize_with = "super::cow::short_list")]
     pub output: Vec<ReplyItem<'a>>,
     #[serde(default)]
     pub error: Option<ResponseError>,
@@ -341,7 +341,7 @@ pub(crate) struct ReplyItem<'a> {
     pub kind: Cow<'a, str>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "super::null_as_default")]
+    #[serde(borrow, default, deserialize_with = "super::cow::short_list")]
     pub content: Vec<ReplyPart<'a>>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     pub call_id: Option<Cow<'a, str>>,
