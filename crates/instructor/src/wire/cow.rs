@@ -131,20 +131,20 @@ mod tests {
     #[test]
     fn a_short_list_reads_every_item_and_null_as_empty() {
         let read = |json: &'static str| serde_json::from_str::<Lists<'_>>(json).map(|r| r.items);
-        assert_eq!(read(r#"{"items": ["a", "b", "c", "d", "e"]}"#).unwrap(), ["a", "b", "c", "d", "e"]);
-        assert_eq!(read(r#"{"items": ["a"]}"#).unwrap().capacity(), 1);
-        assert!(read(r#"{"items": null}"#).unwrap().is_empty());
-        assert!(read(r#"{}"#).unwrap().is_empty());
+        assert_eq!(read(r#"{"items": ["a", "b", "c", "d", "e"]}"#).expect("reads"), ["a", "b", "c", "d", "e"]);
+        assert_eq!(read(r#"{"items": ["a"]}"#).expect("reads").capacity(), 1);
+        assert!(read(r#"{"items": null}"#).expect("reads").is_empty());
+        assert!(read(r#"{}"#).expect("reads").is_empty());
         assert!(read(r#"{"items": {"a": 1}}"#).is_err());
     }
 
     #[test]
     fn the_first_item_is_read_and_the_rest_skipped() {
         let read = |json: &'static str| serde_json::from_str::<Reply<'_>>(json).map(|r| r.items);
-        assert_eq!(read(r#"{"items": ["a", {"b": [1, 2]}, "c"]}"#).unwrap().as_deref(), Some("a"));
-        assert_eq!(read(r#"{"items": []}"#).unwrap(), None);
-        assert_eq!(read(r#"{"items": null}"#).unwrap(), None);
-        assert_eq!(read(r#"{}"#).unwrap(), None);
+        assert_eq!(read(r#"{"items": ["a", {"b": [1, 2]}, "c"]}"#).expect("reads").as_deref(), Some("a"));
+        assert_eq!(read(r#"{"items": []}"#).expect("reads"), None);
+        assert_eq!(read(r#"{"items": null}"#).expect("reads"), None);
+        assert_eq!(read(r#"{}"#).expect("reads"), None);
         assert!(read(r#"{"items": "a"}"#).is_err());
         assert!(read(r#"{"items": [1]}"#).is_err());
     }
