@@ -77,9 +77,9 @@ fn main() {
         return;
     }
     let quick = std::env::var("BENCH_QUICK").is_ok();
-    // Many short rounds, alternating which side goes first: this machine is a small VM whose
-    // speed drifts by tens of percent over minutes, so each round's two sides are measured back
-    // to back and the figure is the median of the rounds' ratios. Short rounds pair the sides
+    // Many short rounds, varying which side goes first: this machine is a small VM whose speed
+    // drifts by tens of percent over minutes, so each round's sides are measured back to back
+    // and the figure is the median of the rounds' ratios. Short rounds pair the sides
     // more closely in time, and many of them steady the median (`BENCH_SHAPE=seq_calls,rounds,
     // concurrent_calls,rounds` overrides, e.g. `1000,15,6400,15`, the shape used before).
     let (mut seq_calls, mut rounds, mut conc_calls, mut conc_rounds) =
