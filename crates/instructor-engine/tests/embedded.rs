@@ -506,3 +506,34 @@ fn a_reply_does_not_depend_on_what_the_context_held_before() {
         }
     }
 }
+
+#[test]
+fn a_string_value_is_weighed_as_a_whole_not_by_its_first_token() {
+    // Greedy decoding alone copies the whole text into the first field here: the model likes
+    // `Signed` a little more than `Jean` as a first token, though not as a whole value.
+    let prompt = engine()
+        .prompt(&[
+            ("system".into(), "You are a world class extractor".into()),
+            (
+                "user".into(),
+                r#"Extract the following entities: "Signed, Jean-Luc Moreau (Chief Financial Officer)""#.into(),
+            ),
+        ])
+        .expect("prompt");
+    let schema = json!({
+        "type": "object",
+        "properties": {"full_name": {"type": "string"}, "role": {"type": "string"}},
+        "required": ["full_name", "role"]
+    });
+    let sampling = Sampling { max_tokens: Some(100), ..Sampling::default() };
+    let g = engine().generate(&prompt, &Constraint::JsonSchema(schema.clone()), &sampling, None).expect("generates");
+    let value: Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{e}: {}", g.text));
+    assert_eq!(value, json!({"full_name": "Jean-Luc Moreau", "role": "Chief Financial Officer"}), "{}", g.text);
+    // The text handed on as it was written is the reply: nothing looked at and dropped shows.
+    let mut streamed = String::new();
+    let again = engine()
+        .generate_streaming(&prompt, &Constraint::JsonSchema(schema), &sampling, None, &mut |t| streamed.push_str(t))
+        .expect("streams");
+    assert_eq!(streamed, again.text);
+    assert_eq!(again.text, g.text, "the same reply again");
+}
