@@ -1126,11 +1126,13 @@ impl LoopGuard {
         false
     }
 
-    /// Whether a structural loop could be under way: a list is open (at any depth), or the
-    /// innermost object has enough members to repeat one.
+    /// Whether a structural loop could be under way: a list is open (at any depth), the
+    /// innermost object has enough members to repeat one, or objects are nested deep enough to
+    /// be nesting themselves.
     fn could_loop(&self) -> bool {
         self.open.iter().any(|open| open.list)
             || self.open.last().is_some_and(|open| open.items.len() >= ITEM_LOOP_REPEATS)
+            || self.open.len() >= NESTING_LOOP_LEVELS
     }
 
     /// Whether opening `bracket` here would nest the same text a [`NESTING_LOOP_LEVELS`]th time
@@ -1919,6 +1921,11 @@ mod tests {
         // An object held in itself through a key, inside a list.
         let chain = format!(r#"[{}"#, r#"{"next":{"id":1,"next":"#.repeat(3));
         assert!(guard_after(&chain).continues_a_structural_loop(b"{"));
+        // ...or in no list at all, with fewer members than a repeated member needs: the guard
+        // still looks (it once did not, and `{"type":"value","name":"Mara","data":{…` nested on).
+        let held = r#"{"type":"value","name":"Mara","data":"#.repeat(3);
+        let guard = guard_after(&held);
+        assert!(guard.could_loop() && guard.continues_a_structural_loop(b"{"));
     }
 
     #[test]
