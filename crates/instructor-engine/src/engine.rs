@@ -367,30 +367,45 @@ impl Engine {
     /// # }
     /// ```
     pub fn unenforced(&self, constraint: &Constraint) -> Result<Vec<String>, EngineError> {
-        Ok(self.matcher(constraint)?.map(|mut m| m.grammar_warnings()).unwrap_or_default())
+        Ok(match self.matcher(constraint)? {
+            Some((mut matcher, mut left_out)) => {
+                left_out.extend(matcher.grammar_warnings());
+                left_out
+            }
+            None => Vec::new(),
+        })
     }
 
-    /// Compiles a constraint into a matcher, failing on schemas llguidance cannot use.
-    fn matcher(&self, constraint: &Constraint) -> Result<Option<Matcher>, EngineError> {
-        let grammar = match constraint {
+    /// Compiles a constraint into a matcher, failing on schemas llguidance cannot use; with what
+    /// of the schema was left out of the grammar beforehand (see [`compact`]).
+    fn matcher(&self, constraint: &Constraint) -> Result<Option<(Matcher, Vec<String>)>, EngineError> {
+        let (grammar, left_out) = match constraint {
             Constraint::None => return Ok(None),
-            Constraint::JsonObject => TopLevelGrammar::from_json_schema(compact(any_object())),
-            Constraint::JsonSchema(schema) => TopLevelGrammar::from_json_schema(compact(schema.clone())),
-            Constraint::FencedJson(schema) => TopLevelGrammar::from_lark(format!(
-                "start: \"```json\\n\" body \"\\n```\"\nbody: %json {}",
-                compact(schema.clone())
-            )),
-            Constraint::JsonOrText(schema) => TopLevelGrammar::from_lark(format!(
-                "start: json | words\njson: %json {}\nwords: /[^\\[{{](?s:.)*/",
-                compact(schema.clone())
-            )),
+            Constraint::JsonObject => {
+                let (schema, left_out) = compact(any_object());
+                (TopLevelGrammar::from_json_schema(schema), left_out)
+            }
+            Constraint::JsonSchema(schema) => {
+                let (schema, left_out) = compact(schema.clone());
+                (TopLevelGrammar::from_json_schema(schema), left_out)
+            }
+            Constraint::FencedJson(schema) => {
+                let (schema, left_out) = compact(schema.clone());
+                let lark = format!("start: \"```json\\n\" body \"\\n```\"\nbody: %json {schema}");
+                (TopLevelGrammar::from_lark(lark), left_out)
+            }
+            Constraint::JsonOrText(schema) => {
+                let (schema, left_out) = compact(schema.clone());
+                let lark = format!("start: json | words\njson: %json {schema}\nwords: /[^\\[{{](?s:.)*/");
+                (TopLevelGrammar::from_lark(lark), left_out)
+            }
         };
         let matcher = Matcher::new(self.inner.factory.create_parser(grammar));
         // An errored matcher would silently stop constraining: refuse it.
         if let Some(e) = matcher.get_error() {
             return Err(EngineError::Grammar(e.to_string()));
         }
-        Ok(Some(matcher))
+        Ok(Some((matcher, left_out)))
     }
 
     /// Generates a reply to `prompt` (already templated). Blocking; `cancel` stops it early.
@@ -416,7 +431,7 @@ impl Engine {
     ) -> Result<Generation, EngineError> {
         let started = Instant::now();
         let inner = &*self.inner;
-        let matcher = self.matcher(constraint)?;
+        let matcher = self.matcher(constraint)?.map(|(matcher, _)| matcher);
         let vocab = inner.model.vocab();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
         let train_ctx = inner.model.n_ctx_train().max(512);
@@ -1140,7 +1155,7 @@ impl LoopGuard {
     /// be nesting themselves.
     fn could_loop(&self) -> bool {
         self.open.iter().any(|open| open.list)
-            || self.open.last().is_some_and(|open| open.items.len() >= ITEM_LOOP_REPEATS)
+            || self.open.last().is_some_and(|open| open.items.len() >= if open.list { ITEM_LOOP_REPEATS } else { 2 })
             || self.open.len() >= NESTING_LOOP_LEVELS
     }
 
@@ -1168,7 +1183,9 @@ impl LoopGuard {
     /// [`ITEM_LOOP_MAX_PERIOD`] items (an object's members: `"value":"x"`, again and again, which
     /// an open object's grammar allows) repeated [`ITEM_LOOP_REPEATS`] times over at least
     /// [`ITEM_LOOP_MIN_BYTES`] bytes, or [`ITEM_LOOP_MANY_REPEATS`] times however short they are
-    /// (`{},{},{},…`); or, in a list, strings that count up ([`counts_up`]).
+    /// (`{},{},{},…`); or, in a list, strings that count up ([`counts_up`]). An object's loop is
+    /// its last member's key written again: an object never repeats a key, but where a map's keys
+    /// are free (`patternProperties`, `additionalProperties`) the grammar lets the model do so.
     fn items_loop(&self) -> bool {
         let Some(Open { list, items: starts, .. }) = self.open.last() else { return false };
         // Items as byte ranges of `compact`, the one being written included.
@@ -1177,6 +1194,11 @@ impl LoopGuard {
             &self.compact[starts[i]..end]
         };
         let n = starts.len();
+        if !list {
+            let last = item(n - 1);
+            let key = &last[..member_key_len(last)];
+            return !key.is_empty() && (0..n - 1).any(|i| item(i).starts_with(key));
+        }
         let repeats = (1..=ITEM_LOOP_MAX_PERIOD).any(|period| {
             // How many of the last items repeat the ones `period` before them, bounded: past
             // `ITEM_LOOP_MANY_REPEATS` units it is a loop whatever the bytes.
@@ -1190,7 +1212,7 @@ impl LoopGuard {
                 && (units >= ITEM_LOOP_MANY_REPEATS
                     || (n - units * period..n).map(|i| item(i).len()).sum::<usize>() >= ITEM_LOOP_MIN_BYTES)
         });
-        repeats || (*list && n >= COUNTING_ITEMS && counts_up((n - COUNTING_ITEMS..n).map(item)))
+        repeats || (n >= COUNTING_ITEMS && counts_up((n - COUNTING_ITEMS..n).map(item)))
     }
 
     /// Whether the reply has just opened a string that is a value (not an object's key) and
@@ -1237,6 +1259,20 @@ impl LoopGuard {
         let n = self.literal.len();
         !piece.is_empty() && piece.iter().enumerate().all(|(j, &b)| b == self.literal[n - period + j % period])
     }
+}
+
+/// How long an object member's key is in `member` (compact `"key":value`), both quotes and the
+/// colon included, so that members with the same key share that prefix; 0 if it has none.
+fn member_key_len(member: &[u8]) -> usize {
+    let mut escaped = false;
+    for (i, &b) in member.iter().enumerate().skip(1) {
+        match (escaped, b) {
+            (false, b'\\') => escaped = true,
+            (false, b'"') => return if member.get(i + 1) == Some(&b':') { i + 2 } else { 0 },
+            _ => escaped = false,
+        }
+    }
+    0
 }
 
 /// Whether `items` are strings alike but for their digits, whose digits read as one number go up
@@ -1373,7 +1409,10 @@ pub(crate) const JSON_WHITESPACE: &str = r"(?:\x20|\x0A{1,2}[\x20\x09]{0,20})";
 /// integers bounded like llama.cpp's, required properties before optional ones, and unknown
 /// keywords and formats tolerated rather than fatal (the caller is told which, see
 /// [`Engine::unenforced`]). The reply is still validated against the caller's schema as it was.
-fn compact(mut schema: Value) -> Value {
+/// Also returns what was left out of the grammar (see [`leave_out_unsupported_patterns`]).
+fn compact(mut schema: Value) -> (Value, Vec<String>) {
+    let mut left_out = Vec::new();
+    leave_out_unsupported_patterns(&mut schema, &mut left_out);
     require_dependencies(&mut schema);
     close_objects(&mut schema);
     bound_integers(&mut schema);
@@ -1386,7 +1425,71 @@ fn compact(mut schema: Value) -> Value {
         // `true` allows anything; generate an object.
         schema = json!({"x-guidance": options});
     }
-    schema
+    (schema, left_out)
+}
+
+/// What the grammar cannot take of a JSON Schema regex (ECMAScript, where the grammar's regexes
+/// have neither look-around nor backreferences), if anything.
+fn unsupported_regex(pattern: &str) -> Option<&'static str> {
+    use regex_syntax::ast::ErrorKind;
+    match regex_syntax::ast::parse::Parser::new().parse(pattern).map_err(|e| e.kind().clone()) {
+        Err(ErrorKind::UnsupportedLookAround) => Some("look-around"),
+        Err(ErrorKind::UnsupportedBackreference) => Some("a backreference"),
+        _ => None,
+    }
+}
+
+/// Whether a `patternProperties` regex matches every non-empty key (JSON Schema regexes search:
+/// `.` and `.*` alike), so that any other pattern beside it overlaps it.
+fn matches_every_key(pattern: &str) -> bool {
+    let core = pattern.strip_prefix('^').unwrap_or(pattern);
+    let core = core.strip_suffix('$').unwrap_or(core);
+    let core = core.strip_prefix('(').and_then(|c| c.strip_suffix(')')).unwrap_or(core);
+    matches!(core, "" | "." | ".*" | ".+")
+}
+
+/// Leaves out of the grammar the patterns it cannot enforce, each named in `left_out` so the
+/// reply is checked against them after generation (and the caller warned) instead of the whole
+/// schema being refused: a `pattern` with look-around or a backreference (the string goes
+/// unconstrained); such a `patternProperties` regex (keys it would match fall to
+/// `additionalProperties`); and `patternProperties` regexes beside one that matches every key,
+/// which the grammar cannot take since they overlap (keys they match follow the catch-all's
+/// schema while generating).
+fn leave_out_unsupported_patterns(schema: &mut Value, left_out: &mut Vec<String>) {
+    match schema {
+        Value::Object(obj) => {
+            if let Some(Value::String(pattern)) = obj.get("pattern") {
+                if let Some(feature) = unsupported_regex(pattern) {
+                    left_out.push(format!("pattern /{pattern}/ uses {feature}, which the grammar cannot"));
+                    obj.remove("pattern");
+                }
+            }
+            if let Some(Value::Object(patterns)) = obj.get_mut("patternProperties") {
+                patterns.retain(|pattern, _| match unsupported_regex(pattern) {
+                    Some(feature) => {
+                        left_out
+                            .push(format!("patternProperties /{pattern}/ uses {feature}, which the grammar cannot"));
+                        false
+                    }
+                    None => true,
+                });
+                if let Some(catch_all) = patterns.keys().find(|p| matches_every_key(p)).cloned() {
+                    patterns.retain(|pattern, _| {
+                        let keep = *pattern == catch_all;
+                        if !keep {
+                            left_out.push(format!(
+                                "patternProperties /{pattern}/ overlaps /{catch_all}/, which the grammar cannot"
+                            ));
+                        }
+                        keep
+                    });
+                }
+            }
+            subschemas(obj, |sub| leave_out_unsupported_patterns(sub, left_out));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| leave_out_unsupported_patterns(item, left_out)),
+        _ => {}
+    }
 }
 
 /// Keywords that describe an object's properties apart from `properties` itself: an object with
@@ -1563,7 +1666,7 @@ fn bound_integers(schema: &mut Value) {
 
 /// Applies `rewrite` to each value of a schema object that can hold schemas: the values of
 /// `enum`, `const`, `default` and `examples` are data, and `x-guidance` is the grammar's options.
-fn subschemas(obj: &mut serde_json::Map<String, Value>, rewrite: fn(&mut Value)) {
+fn subschemas(obj: &mut serde_json::Map<String, Value>, mut rewrite: impl FnMut(&mut Value)) {
     for (key, sub) in obj.iter_mut() {
         if !matches!(key.as_str(), "enum" | "const" | "default" | "examples" | "x-guidance") {
             rewrite(sub);
@@ -1699,6 +1802,11 @@ fn check_gguf(path: &Path) -> Result<(), EngineError> {
 mod tests {
     use super::*;
 
+    /// The grammar's schema alone.
+    fn compact(schema: Value) -> Value {
+        super::compact(schema).0
+    }
+
     fn keys(schema: &Value) -> Vec<&str> {
         schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect()
     }
@@ -1784,6 +1892,35 @@ mod tests {
         // With other composition as well, the object stays open as before.
         let open = compact(json!({"type": "object", "properties": {"a": {}}, "if": {}, "then": {}, "allOf": [{}]}));
         assert!(open.get("additionalProperties").is_none());
+    }
+
+    #[test]
+    fn patterns_the_grammar_cannot_take_are_left_out_by_name() {
+        let (schema, left_out) = super::compact(json!({
+            "type": "object",
+            "properties": {
+                "slug": {"type": "string", "pattern": "^(?!draft).+$"},
+                "twice": {"type": "string", "pattern": "^(a)\\1$"},
+                "plain": {"type": "string", "pattern": "^[a-z]+$"},
+                "params": {"type": "object", "patternProperties": {"^(?!title)$": {"type": "string"}, "^x-": {}}},
+                "hooks": {"type": "object", "patternProperties": {".*": {"type": "string"}, "github": {"type": "integer"}}}
+            },
+            "examples": [{"slug": "(?!data, not a schema)"}]
+        }));
+        let properties = &schema["properties"];
+        assert!(properties["slug"].get("pattern").is_none(), "{schema}");
+        assert!(properties["twice"].get("pattern").is_none());
+        assert_eq!(properties["plain"]["pattern"], "^[a-z]+$");
+        let keys =
+            |name: &str| properties[name]["patternProperties"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys("params"), ["^x-"]);
+        assert_eq!(keys("hooks"), [".*"]);
+        assert_eq!(schema["examples"][0]["slug"], "(?!data, not a schema)");
+        assert_eq!(left_out.len(), 4, "{left_out:?}");
+        assert!(left_out[0].contains("/^(?!draft).+$/ uses look-around"), "{left_out:?}");
+        assert!(left_out[1].contains("backreference"), "{left_out:?}");
+        assert!(left_out[3].contains("/github/ overlaps /.*/"), "{left_out:?}");
+        assert!(matches_every_key("^(.*)$") && matches_every_key(".") && !matches_every_key("^x-.*"));
     }
 
     fn guard_after(text: &str) -> LoopGuard {
@@ -1920,11 +2057,17 @@ mod tests {
         assert!(!guard_after(&empties[..empties.len() - 3]).continues_a_structural_loop(b","), "15 times");
         // Inside an item's own object the comma is not the list's.
         assert!(!guard_after(&format!(r#"{four},{{"item":"x""#)).continues_a_structural_loop(b","));
-        // An object's members repeated, and members that only look alike.
+        // An object's key written again, and members that only look alike.
         let member = r#""value":"value number one""#;
-        let members = format!(r#"{{"id":1,"content":{{"type":"a",{}"#, [member; 4].join(","));
+        let members = format!(r#"{{"id":1,"content":{{"type":"a",{}"#, [member; 2].join(","));
         assert!(guard_after(&members).continues_a_structural_loop(b","));
         assert!(!guard_after(&members[..members.len() - member.len() - 1]).continues_a_structural_loop(b","));
+        let formats = r#"{"outputFormats":{"json":{"name":"json"},"type":{"name":"json"},"dataDir":{"name":"data"}"#;
+        assert!(!guard_after(formats).continues_a_structural_loop(b","));
+        assert!(guard_after(&format!(r#"{formats},"type":{{"name":"other"}}"#)).continues_a_structural_loop(b","));
+        assert!(!guard_after(&format!(r#"{formats},"typed":{{"type":"x"}}"#)).continues_a_structural_loop(b","));
+        assert!(guard_after(r#"{"a\"b":1,"a\"b":2"#).continues_a_structural_loop(b","), "escaped quotes");
+        assert_eq!(member_key_len(br#""a\"b":1"#), 7);
         let fields: String = (0..8).map(|i| format!(r#""field{i}":"value number one","#)).collect();
         assert!(!guard_after(&format!("{{{}", fields.trim_end_matches(','))).continues_a_structural_loop(b","));
     }
