@@ -1911,8 +1911,14 @@ mod tests {
         assert!(properties["slug"].get("pattern").is_none(), "{schema}");
         assert!(properties["twice"].get("pattern").is_none());
         assert_eq!(properties["plain"]["pattern"], "^[a-z]+$");
-        let keys =
-            |name: &str| properties[name]["patternProperties"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let keys = |name: &str| {
+            properties[name]["patternProperties"]
+                .as_object()
+                .expect("patternProperties")
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(keys("params"), ["^x-"]);
         assert_eq!(keys("hooks"), [".*"]);
         assert_eq!(schema["examples"][0]["slug"], "(?!data, not a schema)");
