@@ -3,6 +3,8 @@
 # one side at a time. The peers are llama.cpp's own `llama-server` (built once and cached by
 # scripts/build-llama-server.sh: tens of minutes on two cores) and llama-cpp-python (installed
 # into a venv; it compiles llama.cpp: minutes). BENCH_PEERS=server or =python runs one of them.
+# With llama-server, each of our runs is also paired with one of the server's made right before or
+# after it (BENCH_LLAMA_SERVER, see benches/engine.rs), and the targets are judged on those pairs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${BENCH_THREADS:-2}
@@ -20,8 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 rounds=${BENCH_ROUNDS:-3}
+server_url=
 run_ours() {
-  BENCH_MODEL="$model" BENCH_THREADS=$threads BENCH_PROMPT_OUT="$prompts" \
+  BENCH_MODEL="$model" BENCH_THREADS=$threads BENCH_PROMPT_OUT="$prompts" BENCH_LLAMA_SERVER="$server_url" \
     cargo bench -q -p instructor-engine --bench engine 2>/dev/null | tail -n 1
 }
 run_ours >/dev/null # builds the bench and writes the prompts
@@ -37,6 +40,7 @@ if [[ $peers == *server* ]]; then
     kill -0 "$server" 2>/dev/null || { tail -n 40 "$server_log" >&2; echo "llama-server stopped" >&2; exit 1; }
     sleep 0.2
   done
+  server_url=http://127.0.0.1:$port
 fi
 if [[ $peers == *python* ]]; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -83,6 +87,20 @@ print()
 def check(what, ratios, ok, target):
     r = statistics.median(ratios)
     print(f"{what:62} {r:6.2f}  (rounds: {', '.join(f'{x:.2f}' for x in ratios)}; target {target}) {'ok' if ok(r) else 'MISSED'}")
+# Each of our runs paired with one of llama-server's made seconds before or after it: the targets
+# are judged on the median of these pairs, pooled over the rounds.
+pairs = [o["paired_with_llama_server"] for o in ours if o.get("paired_with_llama_server")]
+if pairs:
+    def paired(what, key, ok, target):
+        ratios = sorted(r for p in pairs for r in p[key])
+        q = lambda f: ratios[min(len(ratios) - 1, int(f * len(ratios)))]
+        r = statistics.median(ratios)
+        print(f"{what:62} {r:6.2f}  ({len(ratios)} paired runs, middle half {q(0.25):.2f}-{q(0.75):.2f}, "
+              f"all {ratios[0]:.2f}-{ratios[-1]:.2f}; target {target}) {'ok' if ok(r) else 'MISSED'}")
+    paired("constrained decode / llama-server unconstrained, paired", "decode_constrained", lambda r: r >= 0.95, ">= 0.95")
+    paired("unconstrained decode / llama-server unconstrained, paired", "decode", lambda r: True, "-")
+    paired("prefill time / llama-server prefill time, paired", "prefill_time", lambda r: r <= 1.10, "<= 1.10, parity")
+    print("per round (our medians against the server's, measured a minute apart):")
 for name, runs in peers:
     check(f"constrained decode / {name} unconstrained decode",
           [o["decode_constrained_tps"] / p["decode_tps"] for o, p in zip(ours, runs)], lambda r: r >= 0.95, ">= 0.95")

@@ -4,6 +4,11 @@
 //! Prints one JSON object: prefill time for the prompt, decode tokens/s without and with a
 //! JSON Schema constraint, time to first token, and peak RSS. `BENCH_PROMPT_OUT=FILE` also
 //! writes the templated prompts, so the other side uses exactly the same text.
+//!
+//! `BENCH_LLAMA_SERVER=URL` (a `llama-server` on the same GGUF and thread count) pairs each of
+//! our runs with one of the server's, made right after it: its unconstrained decode and its
+//! prefill, timed by the server itself. This VM's speed drifts by tens of percent over minutes;
+//! a ratio taken from two measurements seconds apart moves far less than one from two rounds.
 
 use std::time::Duration;
 
@@ -76,7 +81,28 @@ fn main() {
     let mut decode_constrained = Vec::new();
     let mut prompt_tokens = 0;
     let mut first_token_shared = Vec::new();
+    // Each side's threads may still spin for work a moment after it finishes: a pause lets them
+    // sleep before the other side is timed.
+    let settle = || std::thread::sleep(Duration::from_millis(500));
+    let server =
+        std::env::var("BENCH_LLAMA_SERVER").ok().filter(|url| !url.is_empty()).map(|url| LlamaServer::new(&url));
+    let mut paired_decode = Vec::new();
+    let mut paired_constrained = Vec::new();
+    let mut paired_prefill = Vec::new();
+    if let Some(server) = &server {
+        server.completion(&short, 8);
+        settle();
+    }
+    // The server's figures for a run, measured before ours in odd runs and after in even ones.
+    let peer = |server: &LlamaServer| {
+        settle();
+        let prefill = server.completion(&short, 1)["prompt_ms"].as_f64().expect("prompt_ms");
+        let decode = server.completion(&story, 128)["predicted_per_second"].as_f64().expect("tok/s");
+        settle();
+        (prefill, decode)
+    };
     for run in 0..RUNS {
+        let before = server.as_ref().filter(|_| run % 2 == 1).map(peer);
         // Cold: nothing cached, the whole prompt evaluated (as llama-cpp-python after `reset()`).
         engine.clear_cache();
         let g = engine
@@ -110,6 +136,12 @@ fn main() {
         let g = engine.generate(&short, &Constraint::JsonSchema(schema.clone()), &constrained, None).expect("gen");
         assert!(serde_json::from_str::<serde_json::Value>(&g.text).is_ok(), "constrained output is JSON: {}", g.text);
         decode_constrained.push(g.tokens_per_second());
+        let after = server.as_ref().filter(|_| run % 2 == 0).map(peer);
+        if let Some((peer_prefill, peer_decode)) = before.or(after) {
+            paired_prefill.push(prefill[run] / peer_prefill);
+            paired_decode.push(decode_free[run] / peer_decode);
+            paired_constrained.push(decode_constrained[run] / peer_decode);
+        }
     }
     println!(
         "{}",
@@ -124,8 +156,40 @@ fn main() {
             "decode_tps": median(&decode_free),
             "decode_constrained_tps": median(&decode_constrained),
             "peak_rss_mb": peak_rss_mb(),
+            "paired_with_llama_server": server.as_ref().map(|_| json!({
+                "decode_constrained": paired_constrained,
+                "decode": paired_decode,
+                "prefill_time": paired_prefill,
+            })),
         })
     );
+}
+
+/// llama.cpp's own server, asked for greedy completions with nothing reused from earlier requests.
+struct LlamaServer {
+    url: String,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl LlamaServer {
+    fn new(url: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        // A new connection each time: between requests the server may drop an idle one.
+        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+        Self { url: format!("{}/completion", url.trim_end_matches('/')), client: client, runtime }
+    }
+
+    /// The server's `timings` for a completion of `prompt`.
+    fn completion(&self, prompt: &str, n_predict: u32) -> serde_json::Value {
+        let body = json!({"prompt": prompt, "n_predict": n_predict, "temperature": 0.0, "cache_prompt": false,
+                          "ignore_eos": true});
+        self.runtime.block_on(async {
+            let response = self.client.post(&self.url).json(&body).send().await.expect("llama-server answers");
+            let mut reply: serde_json::Value = response.json().await.expect("llama-server's JSON");
+            reply["timings"].take()
+        })
+    }
 }
 
 fn ms(d: Duration) -> f64 {
