@@ -177,7 +177,7 @@ impl LlamaServer {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         // A new connection each time: between requests the server may drop an idle one.
         let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
-        Self { url: format!("{}/completion", url.trim_end_matches('/')), client: client, runtime }
+        Self { url: format!("{}/completion", url.trim_end_matches('/')), client, runtime }
     }
 
     /// The server's `timings` for a completion of `prompt`.
