@@ -125,6 +125,43 @@ fn closing_objects_respects_composition() {
     }
 }
 
+/// A schema whose regexes the grammar cannot take (look-around, patterns that overlap a catch-all)
+/// is served, those regexes named as unenforced, and the rest of it still enforced.
+#[test]
+fn regexes_the_grammar_cannot_take_are_left_out_by_name_not_refused() {
+    let engine = engine();
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "slug": {"type": "string", "pattern": "^(?!draft)[a-z-]+$"},
+            "labels": {"type": "object", "patternProperties": {".*": {"type": "string"}, "^x-": {"maxLength": 8}}}
+        },
+        "required": ["slug", "labels"],
+        "additionalProperties": false
+    });
+    let unenforced = engine.unenforced(&Constraint::JsonSchema(schema.clone())).expect("served, not refused");
+    assert!(unenforced.iter().any(|w| w.contains("/^(?!draft)[a-z-]+$/ uses look-around")), "{unenforced:?}");
+    assert!(unenforced.iter().any(|w| w.contains("/^x-/ overlaps /.*/")), "{unenforced:?}");
+    let request = CompletionRequest {
+        response_format: Some(
+            RawJson::new(&json!({"type": "json_schema", "json_schema": {"name": "page", "schema": schema}}))
+                .expect("raw"),
+        ),
+        max_tokens: Some(120),
+        ..CompletionRequest::new("local", vec![Message::user("Give an example of a page with a slug and labels.")])
+    };
+    let reply = engine.complete_blocking(&request).expect("a reply");
+    let text = reply.message().and_then(|m| m.content.clone()).unwrap_or_default();
+    if reply.finish_reason() != Some(&FinishReason::Length) {
+        let value: Value = serde_json::from_str(&text).expect("JSON");
+        // What the grammar kept: exactly these two members, a string and a map of strings.
+        let members: Vec<&str> = value.as_object().expect("an object").keys().map(String::as_str).collect();
+        assert_eq!(members, ["slug", "labels"], "{text}");
+        assert!(value["slug"].is_string(), "{text}");
+        assert!(value["labels"].as_object().expect("a map").values().all(Value::is_string), "{text}");
+    }
+}
+
 /// A slice of the sample (4 schemas per dataset, `generation.txt`) generated: a finished reply
 /// always satisfies the whole schema, whatever the grammar could not enforce.
 #[test]
