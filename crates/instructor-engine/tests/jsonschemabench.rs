@@ -86,6 +86,25 @@ fn every_sample_schema_compiles_or_is_refused_by_name() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// The engine's reply to `prompt` under `schema` (strict `json_schema`), as text and as JSON,
+/// unless it was cut at `max_tokens`.
+fn finished_reply(schema: &Value, prompt: &str, max_tokens: u32) -> Option<(String, Value)> {
+    let request = CompletionRequest {
+        response_format: Some(
+            RawJson::new(&json!({"type": "json_schema", "json_schema": {"name": "v", "schema": schema}})).expect("raw"),
+        ),
+        max_tokens: Some(max_tokens),
+        ..CompletionRequest::new("local", vec![Message::user(prompt)])
+    };
+    let reply = engine().complete_blocking(&request).expect("a reply");
+    let text = reply.message().and_then(|m| m.content.clone()).unwrap_or_default();
+    if reply.finish_reason() == Some(&FinishReason::Length) {
+        return None;
+    }
+    let value: Value = serde_json::from_str(&text).expect("JSON");
+    Some((text, value))
+}
+
 /// Compositions the closing of objects must not break: required properties declared only in
 /// `oneOf` branches (a GeoJSON-like point), and `allOf` branches each adding properties.
 #[test]
@@ -108,18 +127,7 @@ fn closing_objects_respects_composition() {
     for schema in [point, merged] {
         let compiled = engine.unenforced(&Constraint::JsonSchema(schema.clone()));
         assert!(compiled.is_ok(), "{schema}: {compiled:?}");
-        let request = CompletionRequest {
-            response_format: Some(
-                RawJson::new(&json!({"type": "json_schema", "json_schema": {"name": "v", "schema": schema}}))
-                    .expect("raw"),
-            ),
-            max_tokens: Some(200),
-            ..CompletionRequest::new("local", vec![Message::user("Give an example.")])
-        };
-        let reply = engine.complete_blocking(&request).expect("a reply");
-        let text = reply.message().and_then(|m| m.content.clone()).unwrap_or_default();
-        if reply.finish_reason() != Some(&FinishReason::Length) {
-            let value: Value = serde_json::from_str(&text).expect("JSON");
+        if let Some((text, value)) = finished_reply(&schema, "Give an example.", 200) {
             assert!(jsonschema::is_valid(&schema, &value), "{text} does not satisfy {schema}");
         }
     }
@@ -142,18 +150,7 @@ fn regexes_the_grammar_cannot_take_are_left_out_by_name_not_refused() {
     let unenforced = engine.unenforced(&Constraint::JsonSchema(schema.clone())).expect("served, not refused");
     assert!(unenforced.iter().any(|w| w.contains("/^(?!draft)[a-z-]+$/ uses look-around")), "{unenforced:?}");
     assert!(unenforced.iter().any(|w| w.contains("/^x-/ overlaps /.*/")), "{unenforced:?}");
-    let request = CompletionRequest {
-        response_format: Some(
-            RawJson::new(&json!({"type": "json_schema", "json_schema": {"name": "page", "schema": schema}}))
-                .expect("raw"),
-        ),
-        max_tokens: Some(120),
-        ..CompletionRequest::new("local", vec![Message::user("Give an example of a page with a slug and labels.")])
-    };
-    let reply = engine.complete_blocking(&request).expect("a reply");
-    let text = reply.message().and_then(|m| m.content.clone()).unwrap_or_default();
-    if reply.finish_reason() != Some(&FinishReason::Length) {
-        let value: Value = serde_json::from_str(&text).expect("JSON");
+    if let Some((text, value)) = finished_reply(&schema, "Give an example of a page with a slug and labels.", 120) {
         // What the grammar kept: exactly these two members, a string and a map of strings.
         let members: Vec<&str> = value.as_object().expect("an object").keys().map(String::as_str).collect();
         assert_eq!(members, ["slug", "labels"], "{text}");
