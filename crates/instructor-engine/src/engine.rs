@@ -379,26 +379,21 @@ impl Engine {
     /// Compiles a constraint into a matcher, failing on schemas llguidance cannot use; with what
     /// of the schema was left out of the grammar beforehand (see [`compact`]).
     fn matcher(&self, constraint: &Constraint) -> Result<Option<(Matcher, Vec<String>)>, EngineError> {
-        let (grammar, left_out) = match constraint {
+        let (schema, left_out) = match constraint {
             Constraint::None => return Ok(None),
-            Constraint::JsonObject => {
-                let (schema, left_out) = compact(any_object());
-                (TopLevelGrammar::from_json_schema(schema), left_out)
+            Constraint::JsonObject => compact(any_object()),
+            Constraint::JsonSchema(schema) | Constraint::FencedJson(schema) | Constraint::JsonOrText(schema) => {
+                compact(schema.clone())
             }
-            Constraint::JsonSchema(schema) => {
-                let (schema, left_out) = compact(schema.clone());
-                (TopLevelGrammar::from_json_schema(schema), left_out)
+        };
+        let grammar = match constraint {
+            Constraint::FencedJson(_) => {
+                TopLevelGrammar::from_lark(format!("start: \"```json\\n\" body \"\\n```\"\nbody: %json {schema}"))
             }
-            Constraint::FencedJson(schema) => {
-                let (schema, left_out) = compact(schema.clone());
-                let lark = format!("start: \"```json\\n\" body \"\\n```\"\nbody: %json {schema}");
-                (TopLevelGrammar::from_lark(lark), left_out)
-            }
-            Constraint::JsonOrText(schema) => {
-                let (schema, left_out) = compact(schema.clone());
-                let lark = format!("start: json | words\njson: %json {schema}\nwords: /[^\\[{{](?s:.)*/");
-                (TopLevelGrammar::from_lark(lark), left_out)
-            }
+            Constraint::JsonOrText(_) => TopLevelGrammar::from_lark(format!(
+                "start: json | words\njson: %json {schema}\nwords: /[^\\[{{](?s:.)*/"
+            )),
+            _ => TopLevelGrammar::from_json_schema(schema),
         };
         let matcher = Matcher::new(self.inner.factory.create_parser(grammar));
         // An errored matcher would silently stop constraining: refuse it.
