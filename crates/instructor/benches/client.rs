@@ -319,10 +319,13 @@ fn library_client(api: Api, url: &str) -> Client {
         .expect("client")
 }
 
+/// One extraction; `max_retries` 1 is a call to the alternating server, which must take exactly
+/// one re-ask (checked, so the re-ask figure cannot silently be of plain calls).
 async fn library_call(client: &Client, api: Api, max_retries: u32) {
     let request = ChatRequest::new(model(api)).system(SYSTEM).user(USER).max_retries(max_retries);
-    let user: UserDetails = client.chat().create(request).await.expect("library call");
-    std::hint::black_box(user);
+    let done = client.chat().create_with_completion::<UserDetails>(request).await.expect("library call");
+    assert_eq!(done.attempts, max_retries + 1, "requests the call took");
+    std::hint::black_box(done.value);
 }
 
 /// A hand-written call: the body serialised once up front, one reqwest POST, the reply read
