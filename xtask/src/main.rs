@@ -199,11 +199,7 @@ fn which(program: &str) -> Option<PathBuf> {
 
 /// libclang where `clang-sys` looks for it: `LIBCLANG_PATH`, else the usual system directories.
 fn libclang() -> Option<PathBuf> {
-    let is_lib = |p: &Path| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("libclang") && n.contains(".so") || n == "libclang.dylib")
-    };
+    let is_lib = |p: &Path| p.file_name().and_then(|n| n.to_str()).is_some_and(is_libclang);
     let search = |dir: &Path| -> Option<PathBuf> {
         std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| is_lib(p))
     };
@@ -228,6 +224,13 @@ fn libclang() -> Option<PathBuf> {
     }
     dirs.extend(["/opt/homebrew/opt/llvm/lib", "/usr/local/opt/llvm/lib"].iter().map(PathBuf::from));
     dirs.iter().find_map(|d| search(d))
+}
+
+/// Whether a file name is libclang itself (`libclang.so`, `libclang-14.so.1`, `libclang.dylib`).
+/// `libclang-cpp` is LLVM's C++ library, which some packages install alone: bindgen cannot use it.
+fn is_libclang(name: &str) -> bool {
+    name == "libclang.dylib"
+        || (name.starts_with("libclang") && name.contains(".so") && !name.starts_with("libclang-cpp"))
 }
 
 fn python_venv() -> bool {
@@ -259,4 +262,19 @@ fn test(args: &[String]) -> Result<(), Failure> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
     status(Command::new("bash").arg(root.join("scripts/py-venv.sh")))?;
     status(cargo().args(["test", "--workspace", "--all-features"]).args(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_libclang;
+
+    #[test]
+    fn libclang_cpp_alone_is_not_libclang() {
+        for name in ["libclang.so", "libclang.so.1", "libclang-14.so.1", "libclang-14.so", "libclang.dylib"] {
+            assert!(is_libclang(name), "{name}");
+        }
+        for name in ["libclang-cpp.so.14", "libclang-cpp.so", "libclangBasic.a", "libLLVM-14.so"] {
+            assert!(!is_libclang(name), "{name}");
+        }
+    }
 }
