@@ -7,8 +7,9 @@
 //!
 //! `BENCH_LLAMA_SERVER=URL` (a `llama-server` on the same GGUF and thread count) pairs each of
 //! our runs with one of the server's, made right before or after it (the order alternating, with
-//! a pause between): its unconstrained decode and its prefill, timed by the server itself. This VM's speed drifts by tens of percent over minutes;
-//! a ratio taken from two measurements seconds apart moves far less than one from two rounds.
+//! a pause between): its unconstrained decode and its prefill, timed by the server itself. This
+//! VM's speed drifts by tens of percent over minutes; a ratio taken from two measurements seconds
+//! apart moves far less than one from two rounds.
 
 use std::time::Duration;
 
